@@ -192,6 +192,9 @@ impl Extra {
 }
 
 /// One archive member.
+///
+/// `path` is relative and `/`-separated (see [`normalize_path`]); an absolute or `..` path
+/// from a hostile archive is kept as the source said it so the extractor can refuse it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// Relative, `/`-separated path as raw bytes. `.` is the archive root.
@@ -287,10 +290,14 @@ impl Entry {
     }
 }
 
-/// Normalise a path from an archive into the model's form: strip leading `./` and `/`,
-/// collapse repeated slashes and trailing slashes. Returns `.` for the root. `..` components
-/// are kept (the extractor refuses them; conversion keeps what the source said).
+/// Normalise a path from an archive into the model's form: drop `.` components, collapse
+/// repeated and trailing slashes. Returns `.` for the root.
+///
+/// Deliberately kept: a leading `/` (an absolute name from an old or hostile archive) and
+/// `..` components. The model does not hide them: the extractor refuses them entry by entry,
+/// and a conversion keeps what the source said.
 pub fn normalize_path(raw: &[u8]) -> Vec<u8> {
+    let absolute = raw.first() == Some(&b'/');
     let mut parts: Vec<&[u8]> = Vec::new();
     for comp in raw.split(|&b| b == b'/') {
         if comp.is_empty() || comp == b"." {
@@ -299,9 +306,19 @@ pub fn normalize_path(raw: &[u8]) -> Vec<u8> {
         parts.push(comp);
     }
     if parts.is_empty() {
-        return b".".to_vec();
+        return if absolute { b"/".to_vec() } else { b".".to_vec() };
     }
-    parts.join(&b'/')
+    let joined = parts.join(&b'/');
+    if absolute {
+        [b"/".as_slice(), &joined].concat()
+    } else {
+        joined
+    }
+}
+
+/// Whether a path is absolute or climbs out with `..`: what an extractor must refuse.
+pub fn is_unsafe_path(path: &[u8]) -> bool {
+    path.first() == Some(&b'/') || path.split(|&b| b == b'/').any(|c| c == b"..")
 }
 
 #[cfg(test)]
@@ -311,7 +328,9 @@ mod tests {
     #[test]
     fn normalize() {
         assert_eq!(normalize_path(b"./a//b/"), b"a/b");
-        assert_eq!(normalize_path(b"/etc/x"), b"etc/x");
+        assert_eq!(normalize_path(b"/etc//x/"), b"/etc/x");
+        assert_eq!(normalize_path(b"./"), b".");
+        assert!(is_unsafe_path(b"/etc/x") && is_unsafe_path(b"a/../../x") && !is_unsafe_path(b"a/..b"));
         assert_eq!(normalize_path(b"."), b".");
         assert_eq!(normalize_path(b"../x"), b"../x");
     }

@@ -303,3 +303,63 @@ pub fn write_all(writer: &mut dyn FormatWriter, volume: &VolumeInfo, members: &[
     writer.finish()?;
     Ok(())
 }
+
+/// Deterministic mutations of seed inputs for smoke-fuzzing a reader in ordinary tests
+/// (the real coverage-guided targets live in each plugin's `fuzz/` directory).
+/// Mutations: byte flips, bytes set to 0x00/0xff, truncation, random insertions, a header
+/// region duplicated, and a 32-bit field set to a huge value.
+pub fn mutations(seed: &[u8], count: usize, rng_seed: u64) -> Vec<Vec<u8>> {
+    let mut state = rng_seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut d = seed.to_vec();
+        let n_ops = 1 + next() % 4;
+        for _ in 0..n_ops {
+            let len = d.len().max(1) as u64;
+            let at = (next() % len) as usize;
+            match next() % 7 {
+                0 if !d.is_empty() => d[at] ^= 1 << (next() % 8),
+                1 if !d.is_empty() => d[at] = if next() % 2 == 0 { 0 } else { 0xff },
+                2 => d.truncate(at),
+                3 => {
+                    let ins: Vec<u8> = (0..(next() % 16)).map(|_| next() as u8).collect();
+                    let at = at.min(d.len());
+                    d.splice(at..at, ins);
+                }
+                4 if d.len() > 512 => {
+                    let block: Vec<u8> = d[..512].to_vec();
+                    let at = at.min(d.len());
+                    d.splice(at..at, block);
+                }
+                5 if d.len() >= at + 4 => d[at..at + 4].copy_from_slice(&0x7fff_fff0u32.to_le_bytes()),
+                _ if !d.is_empty() => d[at] = next() as u8,
+                _ => {}
+            }
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// Run `f` on every seed and `per_seed` mutations of each; a panic fails the test after the
+/// offending input is saved to a temporary file named in the message.
+pub fn smoke_fuzz(seeds: &[Vec<u8>], per_seed: usize, f: impl Fn(&[u8])) {
+    for (i, seed) in seeds.iter().enumerate() {
+        let mut inputs = vec![seed.clone()];
+        inputs.extend(mutations(seed, per_seed, i as u64 + 1));
+        for input in inputs {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&input)));
+            if r.is_err() {
+                let path = std::env::temp_dir().join(format!("relic-fuzz-crash-{}-{i}.bin", std::process::id()));
+                let _ = std::fs::write(&path, &input);
+                panic!("reader panicked on a mutated input, saved to {}", path.display());
+            }
+        }
+    }
+}
