@@ -112,7 +112,6 @@ pub enum LossKind {
     GidMapped,
     TimeClamped,
     TimePrecision,
-    TimesDropped,
     FileTooLarge,
     KindUnsupported,
     XattrsDropped,
@@ -147,7 +146,6 @@ impl LossKind {
             LossKind::GidMapped => "mapped: gid out of the target's range",
             LossKind::TimeClamped => "clamped: time out of the target's range",
             LossKind::TimePrecision => "truncated: sub-second time precision",
-            LossKind::TimesDropped => "dropped: atime/ctime/birth time the target cannot hold",
             LossKind::FileTooLarge => "dropped: file larger than the target allows",
             LossKind::KindUnsupported => "dropped: entry kind the target cannot hold",
             LossKind::XattrsDropped => "dropped: extended attributes",
@@ -186,7 +184,11 @@ impl LossReport {
         *self.counts.entry(loss.kind).or_default() += 1;
         let ex = self.examples.entry(loss.kind).or_default();
         if ex.len() < Self::EXAMPLES {
-            ex.push(format!("{}: {}", String::from_utf8_lossy(&loss.path), loss.detail));
+            ex.push(format!(
+                "{}: {}",
+                String::from_utf8_lossy(&loss.path),
+                loss.detail
+            ));
         }
     }
     pub fn is_empty(&self) -> bool {
@@ -213,7 +215,11 @@ impl fmt::Display for LossReport {
 }
 
 fn clamp_time(t: &mut Timestamp, caps: &Capabilities, path: &[u8], out: &mut Vec<Loss>) {
-    let loss = |detail: String| Loss { kind: LossKind::TimeClamped, path: path.to_vec(), detail };
+    let loss = |detail: String| Loss {
+        kind: LossKind::TimeClamped,
+        path: path.to_vec(),
+        detail,
+    };
     if let Some(min) = caps.time_min {
         if t.secs < min {
             out.push(loss(format!("{} before the earliest time {min}", t.secs)));
@@ -227,7 +233,7 @@ fn clamp_time(t: &mut Timestamp, caps: &Capabilities, path: &[u8], out: &mut Vec
         }
     }
     let p = caps.time_precision_ns.max(1);
-    if p > 1 && t.nanos % p != 0 {
+    if p > 1 && !t.nanos.is_multiple_of(p) {
         out.push(Loss {
             kind: LossKind::TimePrecision,
             path: path.to_vec(),
@@ -243,30 +249,54 @@ pub fn adapt_entry(mut entry: Entry, caps: &Capabilities) -> (Option<Entry>, Vec
     let mut out = Vec::new();
     let path = entry.path.clone();
     let drop = |kind: LossKind, detail: String, mut out: Vec<Loss>| {
-        out.push(Loss { kind, path: path.clone(), detail });
+        out.push(Loss {
+            kind,
+            path: path.clone(),
+            detail,
+        });
         (None, out)
     };
 
     if !caps.kinds.contains(entry.kind) {
-        return drop(LossKind::KindUnsupported, format!("{} not supported", entry.kind.name()), out);
+        return drop(
+            LossKind::KindUnsupported,
+            format!("{} not supported", entry.kind.name()),
+            out,
+        );
     }
     if let Some(max) = caps.max_path {
         if entry.path.len() > max as usize {
-            return drop(LossKind::PathTooLong, format!("{} bytes, limit {max}", entry.path.len()), out);
+            return drop(
+                LossKind::PathTooLong,
+                format!("{} bytes, limit {max}", entry.path.len()),
+                out,
+            );
         }
     }
     if let Some(max) = caps.max_name {
-        if let Some(long) = entry.path.split(|&b| b == b'/').find(|c| c.len() > max as usize) {
+        if let Some(long) = entry
+            .path
+            .split(|&b| b == b'/')
+            .find(|c| c.len() > max as usize)
+        {
             return drop(
                 LossKind::NameTooLong,
-                format!("component '{}' has {} bytes, limit {max}", String::from_utf8_lossy(long), long.len()),
+                format!(
+                    "component '{}' has {} bytes, limit {max}",
+                    String::from_utf8_lossy(long),
+                    long.len()
+                ),
                 out,
             );
         }
     }
     if let Some(max) = caps.max_file_size {
         if entry.kind == EntryKind::File && entry.size > max {
-            return drop(LossKind::FileTooLarge, format!("{} bytes, limit {max}", entry.size), out);
+            return drop(
+                LossKind::FileTooLarge,
+                format!("{} bytes, limit {max}", entry.size),
+                out,
+            );
         }
     }
     if caps.charset == Charset::Ascii {
@@ -281,23 +311,39 @@ pub fn adapt_entry(mut entry: Entry, caps: &Capabilities) -> (Option<Entry>, Vec
             changed
         };
         if mapped(&mut entry.path) {
-            out.push(Loss { kind: LossKind::CharsetMapped, path: path.clone(), detail: "non-ASCII name".into() });
+            out.push(Loss {
+                kind: LossKind::CharsetMapped,
+                path: path.clone(),
+                detail: "non-ASCII name".into(),
+            });
         }
         if let Some(t) = entry.link_target.as_mut() {
             if mapped(t) {
-                out.push(Loss { kind: LossKind::CharsetMapped, path: path.clone(), detail: "non-ASCII link target".into() });
+                out.push(Loss {
+                    kind: LossKind::CharsetMapped,
+                    path: path.clone(),
+                    detail: "non-ASCII link target".into(),
+                });
             }
         }
     }
     if let Some(max) = caps.uid_max {
         if entry.uid > max {
-            out.push(Loss { kind: LossKind::UidMapped, path: path.clone(), detail: format!("uid {} > {max}, written as {max}", entry.uid) });
+            out.push(Loss {
+                kind: LossKind::UidMapped,
+                path: path.clone(),
+                detail: format!("uid {} > {max}, written as {max}", entry.uid),
+            });
             entry.uid = max;
         }
     }
     if let Some(max) = caps.gid_max {
         if entry.gid > max {
-            out.push(Loss { kind: LossKind::GidMapped, path: path.clone(), detail: format!("gid {} > {max}, written as {max}", entry.gid) });
+            out.push(Loss {
+                kind: LossKind::GidMapped,
+                path: path.clone(),
+                detail: format!("gid {} > {max}, written as {max}", entry.gid),
+            });
             entry.gid = max;
         }
     }
@@ -310,25 +356,35 @@ pub fn adapt_entry(mut entry: Entry, caps: &Capabilities) -> (Option<Entry>, Vec
         (caps.birth, &mut entry.birth, "birth time"),
     ] {
         if t.is_some() && !keep {
-            // atime/ctime are routinely not kept by archive formats and are reset on
-            // extraction anyway; only a birth time is information the user may miss.
-            if name == "birth time" {
-                out.push(Loss { kind: LossKind::TimesDropped, path: path.clone(), detail: name.into() });
-            }
+            // Not a reported loss: atime, ctime and birth time are set by the file system
+            // itself on extraction (no API sets ctime or birth time) and most archive
+            // formats never kept them; reporting them would make every conversion lossy.
+            let _ = name;
             *t = None;
         } else if let Some(t) = t.as_mut() {
             let mut tmp = Vec::new();
             clamp_time(t, caps, &path, &mut tmp);
             // precision loss on atime/ctime is not worth a report line of its own
-            out.extend(tmp.into_iter().filter(|l| l.kind != LossKind::TimePrecision));
+            out.extend(
+                tmp.into_iter()
+                    .filter(|l| l.kind != LossKind::TimePrecision),
+            );
         }
     }
     if !caps.xattrs && !entry.xattrs.is_empty() {
-        out.push(Loss { kind: LossKind::XattrsDropped, path: path.clone(), detail: format!("{} attributes", entry.xattrs.len()) });
+        out.push(Loss {
+            kind: LossKind::XattrsDropped,
+            path: path.clone(),
+            detail: format!("{} attributes", entry.xattrs.len()),
+        });
         entry.xattrs.clear();
     }
     if !caps.acls && !entry.acls.is_empty() {
-        out.push(Loss { kind: LossKind::AclsDropped, path: path.clone(), detail: format!("{} ACLs", entry.acls.len()) });
+        out.push(Loss {
+            kind: LossKind::AclsDropped,
+            path: path.clone(),
+            detail: format!("{} ACLs", entry.acls.len()),
+        });
         entry.acls.clear();
     }
     if !caps.user_names && (entry.uname.is_some() || entry.gname.is_some()) {
@@ -350,14 +406,26 @@ pub fn adapt_entry(mut entry: Entry, caps: &Capabilities) -> (Option<Entry>, Vec
         }
     }
     let before = entry.extras.len();
-    let dropped: Vec<String> =
-        entry.extras.iter().filter(|e| !caps.keeps_extra(&e.key)).map(|e| e.key.clone()).collect();
+    let dropped: Vec<String> = entry
+        .extras
+        .iter()
+        .filter(|e| !caps.keeps_extra(&e.key))
+        .map(|e| e.key.clone())
+        .collect();
     entry.extras.retain(|e| caps.keeps_extra(&e.key));
     if entry.extras.len() != before {
-        out.push(Loss { kind: LossKind::ExtrasDropped, path: path.clone(), detail: dropped.join(", ") });
+        out.push(Loss {
+            kind: LossKind::ExtrasDropped,
+            path: path.clone(),
+            detail: dropped.join(", "),
+        });
     }
     if entry.data == DataState::Absent && entry.size > 0 {
-        out.push(Loss { kind: LossKind::DataAbsent, path: path.clone(), detail: format!("{} bytes", entry.size) });
+        out.push(Loss {
+            kind: LossKind::DataAbsent,
+            path: path.clone(),
+            detail: format!("{} bytes", entry.size),
+        });
     }
     (Some(entry), out)
 }
@@ -383,7 +451,10 @@ mod tests {
     #[test]
     fn unlimited_keeps_everything() {
         let mut e = Entry::new("a/b", EntryKind::Symlink);
-        e.xattrs.push(Xattr { name: b"user.x".to_vec(), value: b"1".to_vec() });
+        e.xattrs.push(Xattr {
+            name: b"user.x".to_vec(),
+            value: b"1".to_vec(),
+        });
         e.mtime = Some(Timestamp::new(5, 7));
         let (kept, losses) = adapt_entry(e.clone(), &Capabilities::unlimited());
         assert_eq!(kept, Some(e));
@@ -395,7 +466,10 @@ mod tests {
         let mut e = Entry::new("dir/file", EntryKind::File);
         e.uid = 70000;
         e.mtime = Some(Timestamp::new(100, 500));
-        e.xattrs.push(Xattr { name: b"user.x".to_vec(), value: vec![] });
+        e.xattrs.push(Xattr {
+            name: b"user.x".to_vec(),
+            value: vec![],
+        });
         e.set_extra("vms.rfm", vec![2]);
         let (kept, losses) = adapt_entry(e, &xenix_like());
         let kept = kept.expect("entry fits after mapping");
@@ -405,13 +479,21 @@ mod tests {
         let kinds: Vec<LossKind> = losses.iter().map(|l| l.kind).collect();
         assert_eq!(
             kinds,
-            vec![LossKind::UidMapped, LossKind::TimePrecision, LossKind::XattrsDropped, LossKind::ExtrasDropped]
+            vec![
+                LossKind::UidMapped,
+                LossKind::TimePrecision,
+                LossKind::XattrsDropped,
+                LossKind::ExtrasDropped
+            ]
         );
     }
 
     #[test]
     fn long_name_and_kind_drop_the_entry() {
-        let (kept, losses) = adapt_entry(Entry::new("a/fifteen_chars_xx", EntryKind::File), &xenix_like());
+        let (kept, losses) = adapt_entry(
+            Entry::new("a/fifteen_chars_xx", EntryKind::File),
+            &xenix_like(),
+        );
         assert!(kept.is_none());
         assert_eq!(losses[0].kind, LossKind::NameTooLong);
         let (kept, losses) = adapt_entry(Entry::new("s", EntryKind::Socket), &xenix_like());
@@ -423,7 +505,11 @@ mod tests {
     fn report_counts_and_keeps_first_examples() {
         let mut r = LossReport::default();
         for i in 0..5 {
-            r.add(&Loss { kind: LossKind::UidMapped, path: format!("f{i}").into_bytes(), detail: "x".into() });
+            r.add(&Loss {
+                kind: LossKind::UidMapped,
+                path: format!("f{i}").into_bytes(),
+                detail: "x".into(),
+            });
         }
         assert_eq!(r.counts[&LossKind::UidMapped], 5);
         assert_eq!(r.examples[&LossKind::UidMapped].len(), LossReport::EXAMPLES);

@@ -30,9 +30,9 @@ impl Chunk {
     /// Offset just past this chunk (None for `End`).
     pub fn end(&self) -> Option<u64> {
         match *self {
-            Chunk::Data { offset, len } | Chunk::Hole { offset, len } | Chunk::Absent { offset, len } => {
-                Some(offset + len)
-            }
+            Chunk::Data { offset, len }
+            | Chunk::Hole { offset, len }
+            | Chunk::Absent { offset, len } => Some(offset + len),
             Chunk::End => None,
         }
     }

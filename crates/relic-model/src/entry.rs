@@ -183,7 +183,10 @@ pub struct Extra {
 
 impl Extra {
     pub fn new(key: impl Into<String>, value: impl Into<Vec<u8>>) -> Extra {
-        Extra { key: key.into(), value: value.into() }
+        Extra {
+            key: key.into(),
+            value: value.into(),
+        }
     }
     /// The namespace: the part of the key before the first dot.
     pub fn namespace(&self) -> &str {
@@ -250,7 +253,11 @@ impl Entry {
             dev: None,
             rdev: None,
             link_target: None,
-            data: if kind == EntryKind::File { DataState::Present } else { DataState::None },
+            data: if kind == EntryKind::File {
+                DataState::Present
+            } else {
+                DataState::None
+            },
             xattrs: Vec::new(),
             acls: Vec::new(),
             extras: Vec::new(),
@@ -264,7 +271,10 @@ impl Entry {
 
     /// First extra with this key.
     pub fn extra(&self, key: &str) -> Option<&[u8]> {
-        self.extras.iter().find(|e| e.key == key).map(|e| e.value.as_slice())
+        self.extras
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| e.value.as_slice())
     }
 
     /// Set (replace) an extra.
@@ -272,7 +282,10 @@ impl Entry {
         let value = value.into();
         match self.extras.iter_mut().find(|e| e.key == key) {
             Some(e) => e.value = value,
-            None => self.extras.push(Extra { key: key.to_string(), value }),
+            None => self.extras.push(Extra {
+                key: key.to_string(),
+                value,
+            }),
         }
     }
 
@@ -306,7 +319,11 @@ pub fn normalize_path(raw: &[u8]) -> Vec<u8> {
         parts.push(comp);
     }
     if parts.is_empty() {
-        return if absolute { b"/".to_vec() } else { b".".to_vec() };
+        return if absolute {
+            b"/".to_vec()
+        } else {
+            b".".to_vec()
+        };
     }
     let joined = parts.join(&b'/');
     if absolute {
@@ -330,7 +347,9 @@ mod tests {
         assert_eq!(normalize_path(b"./a//b/"), b"a/b");
         assert_eq!(normalize_path(b"/etc//x/"), b"/etc/x");
         assert_eq!(normalize_path(b"./"), b".");
-        assert!(is_unsafe_path(b"/etc/x") && is_unsafe_path(b"a/../../x") && !is_unsafe_path(b"a/..b"));
+        assert!(
+            is_unsafe_path(b"/etc/x") && is_unsafe_path(b"a/../../x") && !is_unsafe_path(b"a/..b")
+        );
         assert_eq!(normalize_path(b"."), b".");
         assert_eq!(normalize_path(b"../x"), b"../x");
     }

@@ -89,7 +89,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
-        Error { kind, message: message.into(), offset: None, entry: None, file: None, recoverable: false }
+        Error {
+            kind,
+            message: message.into(),
+            offset: None,
+            entry: None,
+            file: None,
+            recoverable: false,
+        }
     }
     pub fn corrupt(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::Corrupt, message)

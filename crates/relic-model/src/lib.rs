@@ -31,8 +31,13 @@ pub mod volume;
 
 pub use caps::{adapt_entry, Capabilities, Charset, KindSet, Loss, LossKind, LossReport};
 pub use data::Chunk;
-pub use entry::{is_unsafe_path, normalize_path, Acl, DataState, Device, Entry, EntryKind, Extra, Timestamp, Xattr};
+pub use entry::{
+    is_unsafe_path, normalize_path, Acl, DataState, Device, Entry, EntryKind, Extra, Timestamp,
+    Xattr,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use format::{FormatReader, FormatWriter, Host, LogLevel, NullHost, WriteSummary};
-pub use medium::{Medium, MediumInfo, OpenMode, Position, RecordRead, RecordStatus, Space, WriteStatus};
+pub use medium::{
+    Medium, MediumInfo, OpenMode, Position, RecordRead, RecordStatus, Space, WriteStatus,
+};
 pub use volume::VolumeInfo;

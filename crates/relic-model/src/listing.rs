@@ -60,7 +60,9 @@ pub fn mode_string(kind: EntryKind, mode: u32) -> String {
             _ => None,
         };
         match special {
-            Some((sbit, lower, upper)) if mode & sbit != 0 => s.push(if set { lower } else { upper }),
+            Some((sbit, lower, upper)) if mode & sbit != 0 => {
+                s.push(if set { lower } else { upper })
+            }
             _ => s.push(if set { *ch } else { '-' }),
         }
     }
@@ -73,10 +75,15 @@ pub fn short_line(e: &Entry) -> String {
 
 pub fn long_line(e: &Entry) -> String {
     let size = match (e.kind, e.rdev) {
-        (EntryKind::CharDevice | EntryKind::BlockDevice, Some(d)) => format!("{}, {}", d.major, d.minor),
+        (EntryKind::CharDevice | EntryKind::BlockDevice, Some(d)) => {
+            format!("{}, {}", d.major, d.minor)
+        }
         _ => e.size.to_string(),
     };
-    let time = e.mtime.map(|t| format_utc(t.secs)).unwrap_or_else(|| "-".repeat(19));
+    let time = e
+        .mtime
+        .map(|t| format_utc(t.secs))
+        .unwrap_or_else(|| "-".repeat(19));
     let mut line = format!(
         "{} {:>4} {:<8} {:<8} {:>12} {} {}",
         mode_string(e.kind, e.mode),
@@ -120,7 +127,9 @@ pub fn json_value(e: &Entry) -> serde_json::Value {
         "rdev": e.rdev.map(|d| json!({"major": d.major, "minor": d.minor})),
         "data": match e.data { DataState::Present => "present", DataState::Absent => "absent", DataState::None => "none" },
     });
-    let obj = v.as_object_mut().expect("because json! of an object literal is an object");
+    let obj = v
+        .as_object_mut()
+        .expect("because json! of an object literal is an object");
     if let Some(u) = &e.uname {
         obj.insert("uname".into(), escape(u).into());
     }
@@ -136,14 +145,31 @@ pub fn json_value(e: &Entry) -> serde_json::Value {
         obj.insert("inode".into(), i.into());
     }
     if !e.xattrs.is_empty() {
-        obj.insert("xattrs".into(), e.xattrs.iter().map(|x| escape(&x.name)).collect::<Vec<_>>().into());
+        obj.insert(
+            "xattrs".into(),
+            e.xattrs
+                .iter()
+                .map(|x| escape(&x.name))
+                .collect::<Vec<_>>()
+                .into(),
+        );
     }
     if !e.acls.is_empty() {
-        obj.insert("acls".into(), e.acls.iter().map(|a| a.kind.clone()).collect::<Vec<_>>().into());
+        obj.insert(
+            "acls".into(),
+            e.acls
+                .iter()
+                .map(|a| a.kind.clone())
+                .collect::<Vec<_>>()
+                .into(),
+        );
     }
     if !e.extras.is_empty() {
-        let m: serde_json::Map<String, serde_json::Value> =
-            e.extras.iter().map(|x| (x.key.clone(), escape(&x.value).into())).collect();
+        let m: serde_json::Map<String, serde_json::Value> = e
+            .extras
+            .iter()
+            .map(|x| (x.key.clone(), escape(&x.value).into()))
+            .collect();
         obj.insert("extras".into(), m.into());
     }
     v
@@ -178,7 +204,10 @@ mod tests {
         e.rdev = Some(Device { major: 4, minor: 0 });
         e.mtime = Some(Timestamp::from_secs(0));
         e.mode = 0o620;
-        assert_eq!(long_line(&e), "crw--w----    1 0        0                4, 0 1970-01-01 00:00:00 dev/tty0");
+        assert_eq!(
+            long_line(&e),
+            "crw--w----    1 0        0                4, 0 1970-01-01 00:00:00 dev/tty0"
+        );
         let mut l = Entry::new("b", EntryKind::HardLink);
         l.link_target = Some(b"a".to_vec());
         assert!(long_line(&l).ends_with("b link to a"));

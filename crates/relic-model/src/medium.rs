@@ -63,7 +63,10 @@ pub struct RecordRead {
 
 impl RecordRead {
     pub fn data(len: usize) -> RecordRead {
-        RecordRead { status: RecordStatus::Data, len }
+        RecordRead {
+            status: RecordStatus::Data,
+            len,
+        }
     }
     pub fn mark(status: RecordStatus) -> RecordRead {
         RecordRead { status, len: 0 }

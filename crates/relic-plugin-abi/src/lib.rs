@@ -23,12 +23,18 @@
 //! # Data path
 //! Whole records, chunks and headers cross the boundary, never single bytes: one call per tape
 //! record, per data chunk (typically 64 KiB-1 MiB, into a buffer the caller owns) or per entry.
-#![allow(non_local_definitions, non_camel_case_types, improper_ctypes_definitions)]
+#![allow(
+    non_local_definitions,
+    non_camel_case_types,
+    improper_ctypes_definitions
+)]
 
 use std::path::Path;
 
 pub use abi_stable::sabi_trait::TD_Opaque;
-pub use abi_stable::std_types::{RArc, RBox, ROption, RResult, RSlice, RSliceMut, RStr, RString, RVec};
+pub use abi_stable::std_types::{
+    RArc, RBox, ROption, RResult, RSlice, RSliceMut, RStr, RString, RVec,
+};
 use abi_stable::{
     declare_root_module_statics,
     library::{lib_header_from_path, LibraryError, RootModule},
@@ -387,10 +393,18 @@ pub struct RelicPlugin {
     pub describe: extern "C" fn() -> RResult<AbiDescriptor, AbiError>,
     /// Bid on a format or container: the number of bits verified; 0 = not mine.
     pub probe: extern "C" fn(id: RStr<'_>, head: RSlice<'_, u8>, ctx: &AbiProbeContext) -> u32,
-    pub open_reader:
-        extern "C" fn(id: RStr<'_>, input: AbiStream, options: RVec<AbiOption>, host: HostBox) -> RResult<ReaderBox, AbiError>,
-    pub open_writer:
-        extern "C" fn(id: RStr<'_>, output: AbiStream, options: RVec<AbiOption>, host: HostBox) -> RResult<WriterBox, AbiError>,
+    pub open_reader: extern "C" fn(
+        id: RStr<'_>,
+        input: AbiStream,
+        options: RVec<AbiOption>,
+        host: HostBox,
+    ) -> RResult<ReaderBox, AbiError>,
+    pub open_writer: extern "C" fn(
+        id: RStr<'_>,
+        output: AbiStream,
+        options: RVec<AbiOption>,
+        host: HostBox,
+    ) -> RResult<WriterBox, AbiError>,
     /// Open a medium. For container media (`AbiMediumKind::container`) `inner` is the medium
     /// holding the container's bytes; otherwise `location` names the medium.
     #[sabi(last_prefix_field)]
@@ -462,13 +476,19 @@ pub fn load_library(path: &Path) -> Result<RelicPlugin_Ref, LoadFailure> {
 }
 
 fn last_line(s: &str) -> String {
-    s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().chars().take(300).collect()
+    s.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(300)
+        .collect()
 }
 
 fn last_error_line(s: &str) -> String {
     s.lines()
-        .filter(|l| l.contains("Error:") || l.contains("error"))
-        .last()
+        .rfind(|l| l.contains("Error:") || l.contains("error"))
         .map(|l| l.trim().chars().take(200).collect())
         .unwrap_or_else(|| last_line(s))
 }
@@ -490,8 +510,8 @@ pub fn host_box<T: AbiHost + 'static>(t: T) -> HostBox {
 #[doc(hidden)]
 pub mod __private {
     pub use abi_stable::library::{
-        CheckTypeLayout, IntoRootModuleResult, LibHeader, RootModuleResult, __call_root_module_loader,
-        ROOT_MODULE_LOADER_NAME,
+        __call_root_module_loader, CheckTypeLayout, IntoRootModuleResult, LibHeader,
+        RootModuleResult, ROOT_MODULE_LOADER_NAME,
     };
 }
 
@@ -523,6 +543,9 @@ macro_rules! export_root {
 mod tests {
     #[test]
     fn export_symbol_is_abi_stables() {
-        assert_eq!(super::__private::ROOT_MODULE_LOADER_NAME, "_1as_0lib_1header_0root_bmodule_bloader");
+        assert_eq!(
+            super::__private::ROOT_MODULE_LOADER_NAME,
+            "_1as_0lib_1header_0root_bmodule_bloader"
+        );
     }
 }

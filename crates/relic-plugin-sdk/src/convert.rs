@@ -3,8 +3,9 @@
 //! unknown codes from a newer plugin become errors, never panics.
 
 use relic_model::{
-    Acl, Capabilities, Charset, Chunk, DataState, Device, Entry, EntryKind, Error, ErrorKind, Extra, KindSet,
-    MediumInfo, Position, RecordRead, RecordStatus, Timestamp, VolumeInfo, WriteStatus, WriteSummary, Xattr,
+    Acl, Capabilities, Charset, Chunk, DataState, Device, Entry, EntryKind, Error, ErrorKind,
+    Extra, KindSet, MediumInfo, Position, RecordRead, RecordStatus, Timestamp, VolumeInfo,
+    WriteStatus, WriteSummary, Xattr,
 };
 use relic_plugin_abi::*;
 
@@ -24,11 +25,17 @@ fn bytes(v: Vec<u8>) -> RVec<u8> {
 }
 
 fn ts(t: Timestamp) -> AbiTimestamp {
-    AbiTimestamp { secs: t.secs, nanos: t.nanos }
+    AbiTimestamp {
+        secs: t.secs,
+        nanos: t.nanos,
+    }
 }
 
 fn ts_back(t: AbiTimestamp) -> Timestamp {
-    Timestamp { secs: t.secs, nanos: t.nanos }
+    Timestamp {
+        secs: t.secs,
+        nanos: t.nanos,
+    }
 }
 
 pub fn error_to_abi(e: Error) -> AbiError {
@@ -86,17 +93,42 @@ pub fn entry_to_abi(e: &Entry) -> AbiEntry {
         inode: ropt(e.inode, |v| v),
         generation: ropt(e.generation, |v| v),
         dev: ropt(e.dev, |v| v),
-        rdev: ropt(e.rdev, |d| AbiDevice { major: d.major, minor: d.minor }),
+        rdev: ropt(e.rdev, |d| AbiDevice {
+            major: d.major,
+            minor: d.minor,
+        }),
         link_target: ropt(e.link_target.clone(), bytes),
-        xattrs: e.xattrs.iter().map(|x| AbiXattr { name: x.name.clone().into(), value: x.value.clone().into() }).collect(),
-        acls: e.acls.iter().map(|a| AbiKv { key: a.kind.as_str().into(), value: a.data.clone().into() }).collect(),
-        extras: e.extras.iter().map(|x| AbiKv { key: x.key.as_str().into(), value: x.value.clone().into() }).collect(),
+        xattrs: e
+            .xattrs
+            .iter()
+            .map(|x| AbiXattr {
+                name: x.name.clone().into(),
+                value: x.value.clone().into(),
+            })
+            .collect(),
+        acls: e
+            .acls
+            .iter()
+            .map(|a| AbiKv {
+                key: a.kind.as_str().into(),
+                value: a.data.clone().into(),
+            })
+            .collect(),
+        extras: e
+            .extras
+            .iter()
+            .map(|x| AbiKv {
+                key: x.key.as_str().into(),
+                value: x.value.clone().into(),
+            })
+            .collect(),
     }
 }
 
 pub fn entry_from_abi(e: &AbiEntry) -> relic_model::Result<Entry> {
-    let kind = EntryKind::from_code(e.kind)
-        .ok_or_else(|| Error::internal(format!("plugin sent unknown entry kind code {}", e.kind)))?;
+    let kind = EntryKind::from_code(e.kind).ok_or_else(|| {
+        Error::internal(format!("plugin sent unknown entry kind code {}", e.kind))
+    })?;
     Ok(Entry {
         path: e.path.to_vec(),
         kind,
@@ -114,12 +146,36 @@ pub fn entry_from_abi(e: &AbiEntry) -> relic_model::Result<Entry> {
         inode: e.inode.into_option(),
         generation: e.generation.into_option(),
         dev: e.dev.into_option(),
-        rdev: opt(e.rdev, |d| Device { major: d.major, minor: d.minor }),
+        rdev: opt(e.rdev, |d| Device {
+            major: d.major,
+            minor: d.minor,
+        }),
         link_target: opt(e.link_target.clone(), |v| v.into_vec()),
         data: DataState::from_code(e.data),
-        xattrs: e.xattrs.iter().map(|x| Xattr { name: x.name.to_vec(), value: x.value.to_vec() }).collect(),
-        acls: e.acls.iter().map(|a| Acl { kind: a.key.to_string(), data: a.value.to_vec() }).collect(),
-        extras: e.extras.iter().map(|x| Extra { key: x.key.to_string(), value: x.value.to_vec() }).collect(),
+        xattrs: e
+            .xattrs
+            .iter()
+            .map(|x| Xattr {
+                name: x.name.to_vec(),
+                value: x.value.to_vec(),
+            })
+            .collect(),
+        acls: e
+            .acls
+            .iter()
+            .map(|a| Acl {
+                kind: a.key.to_string(),
+                data: a.value.to_vec(),
+            })
+            .collect(),
+        extras: e
+            .extras
+            .iter()
+            .map(|x| Extra {
+                key: x.key.to_string(),
+                value: x.value.to_vec(),
+            })
+            .collect(),
     })
 }
 
@@ -138,7 +194,14 @@ pub fn volume_to_abi(v: &VolumeInfo) -> AbiVolume {
         user: ropt(v.user.clone(), bytes),
         block_size: ropt(v.block_size, |v| v),
         record_size: ropt(v.record_size, |v| v),
-        extras: v.extras.iter().map(|x| AbiKv { key: x.key.as_str().into(), value: x.value.clone().into() }).collect(),
+        extras: v
+            .extras
+            .iter()
+            .map(|x| AbiKv {
+                key: x.key.as_str().into(),
+                value: x.value.clone().into(),
+            })
+            .collect(),
     }
 }
 
@@ -157,7 +220,14 @@ pub fn volume_from_abi(v: &AbiVolume) -> VolumeInfo {
         user: opt(v.user.clone(), |v| v.into_vec()),
         block_size: v.block_size.into_option(),
         record_size: v.record_size.into_option(),
-        extras: v.extras.iter().map(|x| Extra { key: x.key.to_string(), value: x.value.to_vec() }).collect(),
+        extras: v
+            .extras
+            .iter()
+            .map(|x| Extra {
+                key: x.key.to_string(),
+                value: x.value.to_vec(),
+            })
+            .collect(),
     }
 }
 
@@ -196,7 +266,11 @@ pub fn caps_from_abi(c: &AbiCaps) -> Capabilities {
     Capabilities {
         max_path: c.max_path.into_option(),
         max_name: c.max_name.into_option(),
-        charset: if c.charset == 1 { Charset::Ascii } else { Charset::Bytes },
+        charset: if c.charset == 1 {
+            Charset::Ascii
+        } else {
+            Charset::Bytes
+        },
         uid_max: c.uid_max.into_option(),
         gid_max: c.gid_max.into_option(),
         time_min: c.time_min.into_option(),
@@ -221,21 +295,55 @@ pub fn caps_from_abi(c: &AbiCaps) -> Capabilities {
 
 pub fn chunk_to_abi(c: Chunk) -> AbiChunk {
     match c {
-        Chunk::Data { offset, len } => AbiChunk { kind: 1, offset, len },
-        Chunk::Hole { offset, len } => AbiChunk { kind: 2, offset, len },
-        Chunk::Absent { offset, len } => AbiChunk { kind: 3, offset, len },
-        Chunk::End => AbiChunk { kind: 0, offset: 0, len: 0 },
+        Chunk::Data { offset, len } => AbiChunk {
+            kind: 1,
+            offset,
+            len,
+        },
+        Chunk::Hole { offset, len } => AbiChunk {
+            kind: 2,
+            offset,
+            len,
+        },
+        Chunk::Absent { offset, len } => AbiChunk {
+            kind: 3,
+            offset,
+            len,
+        },
+        Chunk::End => AbiChunk {
+            kind: 0,
+            offset: 0,
+            len: 0,
+        },
     }
 }
 
 pub fn chunk_from_abi(c: AbiChunk, buf_len: usize) -> relic_model::Result<Chunk> {
     Ok(match c.kind {
         0 => Chunk::End,
-        1 if c.len <= buf_len as u64 => Chunk::Data { offset: c.offset, len: c.len },
-        1 => return Err(Error::internal(format!("plugin claimed {} bytes in a {buf_len}-byte buffer", c.len))),
-        2 => Chunk::Hole { offset: c.offset, len: c.len },
-        3 => Chunk::Absent { offset: c.offset, len: c.len },
-        k => return Err(Error::internal(format!("plugin sent unknown chunk kind {k}"))),
+        1 if c.len <= buf_len as u64 => Chunk::Data {
+            offset: c.offset,
+            len: c.len,
+        },
+        1 => {
+            return Err(Error::internal(format!(
+                "plugin claimed {} bytes in a {buf_len}-byte buffer",
+                c.len
+            )))
+        }
+        2 => Chunk::Hole {
+            offset: c.offset,
+            len: c.len,
+        },
+        3 => Chunk::Absent {
+            offset: c.offset,
+            len: c.len,
+        },
+        k => {
+            return Err(Error::internal(format!(
+                "plugin sent unknown chunk kind {k}"
+            )))
+        }
     })
 }
 
@@ -258,33 +366,54 @@ pub fn summary_from_abi(s: AbiWriteSummary) -> WriteSummary {
 }
 
 pub fn record_to_abi(r: RecordRead) -> AbiRecordRead {
-    AbiRecordRead { status: r.status.code(), len: r.len as u64 }
+    AbiRecordRead {
+        status: r.status.code(),
+        len: r.len as u64,
+    }
 }
 
 pub fn record_from_abi(r: AbiRecordRead, buf_len: usize) -> relic_model::Result<RecordRead> {
-    let status = RecordStatus::from_code(r.status)
-        .ok_or_else(|| Error::internal(format!("medium sent unknown record status {}", r.status)))?;
-    let len = usize::try_from(r.len).map_err(|_| Error::internal("record length overflows usize"))?;
+    let status = RecordStatus::from_code(r.status).ok_or_else(|| {
+        Error::internal(format!("medium sent unknown record status {}", r.status))
+    })?;
+    let len =
+        usize::try_from(r.len).map_err(|_| Error::internal("record length overflows usize"))?;
     if matches!(status, RecordStatus::Data | RecordStatus::Bad) && len > buf_len {
-        return Err(Error::internal(format!("medium claimed a {len}-byte record in a {buf_len}-byte buffer")));
+        return Err(Error::internal(format!(
+            "medium claimed a {len}-byte record in a {buf_len}-byte buffer"
+        )));
     }
     Ok(RecordRead { status, len })
 }
 
 pub fn write_status_to_abi(w: WriteStatus) -> AbiWriteStatus {
-    AbiWriteStatus { early_warning: w.early_warning }
+    AbiWriteStatus {
+        early_warning: w.early_warning,
+    }
 }
 
 pub fn write_status_from_abi(w: AbiWriteStatus) -> WriteStatus {
-    WriteStatus { early_warning: w.early_warning }
+    WriteStatus {
+        early_warning: w.early_warning,
+    }
 }
 
 pub fn position_to_abi(p: Position) -> AbiPosition {
-    AbiPosition { file: p.file, record: p.record, offset: p.offset, volume: p.volume }
+    AbiPosition {
+        file: p.file,
+        record: p.record,
+        offset: p.offset,
+        volume: p.volume,
+    }
 }
 
 pub fn position_from_abi(p: AbiPosition) -> Position {
-    Position { file: p.file, record: p.record, offset: p.offset, volume: p.volume }
+    Position {
+        file: p.file,
+        record: p.record,
+        offset: p.offset,
+        volume: p.volume,
+    }
 }
 
 pub fn medium_info_to_abi(m: MediumInfo) -> AbiMediumInfo {
@@ -321,14 +450,23 @@ mod tests {
     #[test]
     fn entry_round_trip_keeps_everything() {
         let mut e = Entry::new(b"d/\xff".to_vec(), EntryKind::CharDevice);
-        e.rdev = Some(Device { major: 4, minor: 64 });
+        e.rdev = Some(Device {
+            major: 4,
+            minor: 64,
+        });
         e.mtime = Some(Timestamp::new(-5, 999_999_999));
         e.birth = Some(Timestamp::new(7, 0));
         e.uname = Some(b"root".to_vec());
         e.inode = Some(42);
         e.generation = Some(3);
-        e.xattrs.push(Xattr { name: b"user.a".to_vec(), value: vec![0, 1] });
-        e.acls.push(Acl { kind: "posix.access".into(), data: vec![2] });
+        e.xattrs.push(Xattr {
+            name: b"user.a".to_vec(),
+            value: vec![0, 1],
+        });
+        e.acls.push(Acl {
+            kind: "posix.access".into(),
+            data: vec![2],
+        });
         e.set_extra("vms.rfm", vec![1]);
         assert_eq!(entry_from_abi(&entry_to_abi(&e)).expect("valid kind"), e);
     }
@@ -347,7 +485,15 @@ mod tests {
         let mut a = entry_to_abi(&Entry::new("x", EntryKind::File));
         a.kind = 200;
         assert!(entry_from_abi(&a).is_err());
-        assert!(chunk_from_abi(AbiChunk { kind: 1, offset: 0, len: 10 }, 5).is_err());
+        assert!(chunk_from_abi(
+            AbiChunk {
+                kind: 1,
+                offset: 0,
+                len: 10
+            },
+            5
+        )
+        .is_err());
         assert!(record_from_abi(AbiRecordRead { status: 99, len: 0 }, 5).is_err());
     }
 }

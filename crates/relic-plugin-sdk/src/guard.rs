@@ -32,7 +32,10 @@ fn install_hook() {
                 } else {
                     "panic with a non-string payload".to_string()
                 };
-                let loc = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+                let loc = info
+                    .location()
+                    .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                    .unwrap_or_default();
                 LAST_PANIC.with(|p| *p.borrow_mut() = Some(format!("{msg}{loc}")));
             } else {
                 previous(info);
@@ -50,15 +53,27 @@ pub fn guard<T>(what: &str, f: impl FnOnce() -> relic_model::Result<T>) -> relic
     match r {
         Ok(r) => r,
         Err(_) => {
-            let msg = LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| "unknown panic".into());
-            Err(Error::new(ErrorKind::Internal, format!("plugin panicked in {what}: {msg}")))
+            let msg = LAST_PANIC
+                .with(|p| p.borrow_mut().take())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Error::new(
+                ErrorKind::Internal,
+                format!("plugin panicked in {what}: {msg}"),
+            ))
         }
     }
 }
 
-/// Like [`guard`] for calls that cannot return an error: a panic yields `fallback`.
+/// Like [`guard`] for calls that cannot return an error: a panic yields `fallback` and one
+/// line on stderr (the call has no error channel, and a silent bug is worse).
 pub fn guard_value<T>(what: &str, fallback: T, f: impl FnOnce() -> T) -> T {
-    guard(what, || Ok(f())).unwrap_or(fallback)
+    match guard(what, || Ok(f())) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("relic: {}", e.message);
+            fallback
+        }
+    }
 }
 
 #[cfg(test)]
@@ -67,9 +82,16 @@ mod tests {
 
     #[test]
     fn panic_becomes_internal_error_with_message() {
-        let e = guard("probe", || -> relic_model::Result<()> { panic!("boom {}", 7) }).expect_err("it panicked");
+        let e = guard("probe", || -> relic_model::Result<()> {
+            panic!("boom {}", 7)
+        })
+        .expect_err("it panicked");
         assert_eq!(e.kind, ErrorKind::Internal);
-        assert!(e.message.contains("probe") && e.message.contains("boom 7"), "{}", e.message);
+        assert!(
+            e.message.contains("probe") && e.message.contains("boom 7"),
+            "{}",
+            e.message
+        );
         assert_eq!(guard_value("x", 3, || -> i32 { panic!("no") }), 3);
         assert_eq!(guard("ok", || Ok(5)).expect("no panic"), 5);
     }

@@ -29,11 +29,14 @@ pub mod testing;
 pub use client::LoadedPlugin;
 pub use guard::guard;
 pub use options::Options;
-pub use plugin::{root_module, Descriptor, FormatInfo, HostHandle, InputKind, MediumKindInfo, Plugin, ProbeContext, Stream};
+pub use plugin::{
+    root_module, Descriptor, FormatInfo, HostHandle, InputKind, MediumKindInfo, Plugin,
+    ProbeContext, Stream,
+};
 pub use relic_model as model;
 pub use relic_model::{
-    Capabilities, Chunk, Entry, EntryKind, Error, ErrorKind, FormatReader, FormatWriter, Host, Medium, MediumInfo,
-    OpenMode, Result, VolumeInfo,
+    Capabilities, Chunk, Entry, EntryKind, Error, ErrorKind, FormatReader, FormatWriter, Host,
+    Medium, MediumInfo, OpenMode, Result, VolumeInfo,
 };
 
 #[doc(hidden)]

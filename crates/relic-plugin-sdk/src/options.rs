@@ -27,7 +27,11 @@ impl Options {
         &self.pairs
     }
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
     /// A boolean option: present with no value, `1`, `true`, `yes` or `on`.
     pub fn flag(&self, key: &str) -> bool {
@@ -40,14 +44,19 @@ impl Options {
     {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v.parse().map(Some).map_err(|e| Error::config(format!("option {key}={v}: {e}"))),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|e| Error::config(format!("option {key}={v}: {e}"))),
         }
     }
     /// A size with an optional k/m/g suffix (powers of 1024), as dump's `B` and `C` take.
     pub fn size(&self, key: &str) -> Result<Option<u64>> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => parse_size(v).map(Some).ok_or_else(|| Error::config(format!("option {key}={v}: not a size"))),
+            Some(v) => parse_size(v)
+                .map(Some)
+                .ok_or_else(|| Error::config(format!("option {key}={v}: not a size"))),
         }
     }
     /// Refuse options no one asked for, so typos do not pass silently.
@@ -56,7 +65,11 @@ impl Options {
             if !known.contains(&k.as_str()) {
                 return Err(Error::config(format!(
                     "{what} does not know option '{k}' (known: {})",
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 )));
             }
         }
@@ -77,7 +90,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
         return n.checked_mul(mult);
     }
     let f: f64 = num.parse().ok()?;
-    (f.is_finite() && f >= 0.0).then(|| (f * mult as f64) as u64)
+    (f.is_finite() && f >= 0.0).then_some((f * mult as f64) as u64)
 }
 
 #[cfg(test)]

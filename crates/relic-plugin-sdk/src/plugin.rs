@@ -96,7 +96,9 @@ pub struct Stream {
 impl Stream {
     /// The medium, or a clear error for a path-only call.
     pub fn take_medium(&mut self, what: &str) -> Result<Box<dyn Medium>> {
-        self.medium.take().ok_or_else(|| Error::internal(format!("{what} needs a medium and the host gave none")))
+        self.medium
+            .take()
+            .ok_or_else(|| Error::internal(format!("{what} needs a medium and the host gave none")))
     }
     pub fn location_str(&self) -> String {
         String::from_utf8_lossy(&self.location).into_owned()
@@ -115,12 +117,26 @@ pub trait Plugin: 'static {
         0
     }
 
-    fn open_reader(id: &str, _input: Stream, _options: &Options, _host: HostHandle) -> Result<Box<dyn FormatReader>> {
-        Err(Error::unsupported(format!("this plugin does not read {id}")))
+    fn open_reader(
+        id: &str,
+        _input: Stream,
+        _options: &Options,
+        _host: HostHandle,
+    ) -> Result<Box<dyn FormatReader>> {
+        Err(Error::unsupported(format!(
+            "this plugin does not read {id}"
+        )))
     }
 
-    fn open_writer(id: &str, _output: Stream, _options: &Options, _host: HostHandle) -> Result<Box<dyn FormatWriter>> {
-        Err(Error::unsupported(format!("this plugin does not write {id}")))
+    fn open_writer(
+        id: &str,
+        _output: Stream,
+        _options: &Options,
+        _host: HostHandle,
+    ) -> Result<Box<dyn FormatWriter>> {
+        Err(Error::unsupported(format!(
+            "this plugin does not write {id}"
+        )))
     }
 
     fn open_medium(
@@ -131,22 +147,39 @@ pub trait Plugin: 'static {
         _options: &Options,
         _host: HostHandle,
     ) -> Result<Box<dyn Medium>> {
-        Err(Error::unsupported(format!("this plugin does not open medium {id}")))
+        Err(Error::unsupported(format!(
+            "this plugin does not open medium {id}"
+        )))
     }
 }
 
 pub(crate) fn options_from_abi(o: &RVec<AbiOption>) -> Options {
-    Options::from_pairs(o.iter().map(|kv| (kv.key.to_string(), kv.value.to_string())).collect())
+    Options::from_pairs(
+        o.iter()
+            .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+            .collect(),
+    )
 }
 
 pub(crate) fn options_to_abi(o: &Options) -> RVec<AbiOption> {
-    o.pairs().iter().map(|(k, v)| AbiOption { key: k.as_str().into(), value: v.as_str().into() }).collect()
+    o.pairs()
+        .iter()
+        .map(|(k, v)| AbiOption {
+            key: k.as_str().into(),
+            value: v.as_str().into(),
+        })
+        .collect()
 }
 
 fn descriptor_to_abi(d: Descriptor) -> AbiDescriptor {
     let strs = |v: Vec<String>| v.into_iter().map(RString::from).collect::<RVec<_>>();
     let opts = |v: Vec<(String, String)>| {
-        v.into_iter().map(|(n, h)| AbiOptionInfo { name: n.into(), help: h.into() }).collect::<RVec<_>>()
+        v.into_iter()
+            .map(|(n, h)| AbiOptionInfo {
+                name: n.into(),
+                help: h.into(),
+            })
+            .collect::<RVec<_>>()
     };
     AbiDescriptor {
         name: d.name.into(),
@@ -203,7 +236,8 @@ impl Poison {
             ))));
         }
         let r = guard(what, f);
-        if matches!(&r, Err(e) if e.kind == relic_model::ErrorKind::Internal && e.message.contains("panicked")) {
+        if matches!(&r, Err(e) if e.kind == relic_model::ErrorKind::Internal && e.message.contains("panicked"))
+        {
             self.0 = true;
         }
         rresult(r, |v| v)
@@ -218,7 +252,10 @@ pub struct MediumExport {
 
 impl MediumExport {
     pub fn new(inner: Box<dyn Medium>) -> MediumExport {
-        MediumExport { inner, poison: Poison(false) }
+        MediumExport {
+            inner,
+            poison: Poison(false),
+        }
     }
     pub fn boxed(inner: Box<dyn Medium>) -> MediumBox {
         medium_box(MediumExport::new(inner))
@@ -227,27 +264,38 @@ impl MediumExport {
 
 impl AbiMedium for MediumExport {
     fn info(&self) -> AbiMediumInfo {
-        medium_info_to_abi(guard_value("medium info", Default::default(), || self.inner.info()))
+        medium_info_to_abi(guard_value("medium info", Default::default(), || {
+            self.inner.info()
+        }))
     }
     fn read_record(&mut self, mut buf: RSliceMut<'_, u8>) -> RResult<AbiRecordRead, AbiError> {
         let inner = &mut self.inner;
-        self.poison.run("read_record", || inner.read_record(buf.as_mut_slice()).map(record_to_abi))
+        self.poison.run("read_record", || {
+            inner.read_record(buf.as_mut_slice()).map(record_to_abi)
+        })
     }
     fn write_record(&mut self, data: RSlice<'_, u8>) -> RResult<AbiWriteStatus, AbiError> {
         let inner = &mut self.inner;
-        self.poison.run("write_record", || inner.write_record(data.as_slice()).map(write_status_to_abi))
+        self.poison.run("write_record", || {
+            inner.write_record(data.as_slice()).map(write_status_to_abi)
+        })
     }
     fn write_tape_mark(&mut self) -> RResult<AbiWriteStatus, AbiError> {
         let inner = &mut self.inner;
-        self.poison.run("write_tape_mark", || inner.write_tape_mark().map(write_status_to_abi))
+        self.poison.run("write_tape_mark", || {
+            inner.write_tape_mark().map(write_status_to_abi)
+        })
     }
     fn position(&self) -> AbiPosition {
-        position_to_abi(guard_value("position", Default::default(), || self.inner.position()))
+        position_to_abi(guard_value("position", Default::default(), || {
+            self.inner.position()
+        }))
     }
     fn space(&mut self, op: u8, count: i64) -> RResult<i64, AbiError> {
         let inner = &mut self.inner;
         self.poison.run("space", || {
-            let op = relic_model::Space::from_code(op).ok_or_else(|| Error::internal(format!("unknown space op {op}")))?;
+            let op = relic_model::Space::from_code(op)
+                .ok_or_else(|| Error::internal(format!("unknown space op {op}")))?;
             inner.space(op, count)
         })
     }
@@ -269,22 +317,30 @@ pub struct ReaderExport {
 
 impl ReaderExport {
     pub fn boxed(inner: Box<dyn FormatReader>) -> ReaderBox {
-        reader_box(ReaderExport { inner, poison: Poison(false) })
+        reader_box(ReaderExport {
+            inner,
+            poison: Poison(false),
+        })
     }
 }
 
 impl AbiReader for ReaderExport {
     fn volume(&mut self) -> RResult<AbiVolume, AbiError> {
         let inner = &mut self.inner;
-        self.poison.run("volume", || inner.volume().map(|v| volume_to_abi(&v)))
+        self.poison
+            .run("volume", || inner.volume().map(|v| volume_to_abi(&v)))
     }
     fn next_entry(&mut self) -> RResult<ROption<AbiEntry>, AbiError> {
         let inner = &mut self.inner;
-        self.poison.run("next_entry", || inner.next_entry().map(|e| ropt(e, |e| entry_to_abi(&e))))
+        self.poison.run("next_entry", || {
+            inner.next_entry().map(|e| ropt(e, |e| entry_to_abi(&e)))
+        })
     }
     fn read_data(&mut self, mut buf: RSliceMut<'_, u8>) -> RResult<AbiChunk, AbiError> {
         let inner = &mut self.inner;
-        self.poison.run("read_data", || inner.read_data(buf.as_mut_slice()).map(chunk_to_abi))
+        self.poison.run("read_data", || {
+            inner.read_data(buf.as_mut_slice()).map(chunk_to_abi)
+        })
     }
     fn skip_data(&mut self) -> RResult<(), AbiError> {
         let inner = &mut self.inner;
@@ -300,7 +356,10 @@ pub struct WriterExport {
 
 impl WriterExport {
     pub fn boxed(inner: Box<dyn FormatWriter>) -> WriterBox {
-        writer_box(WriterExport { inner, poison: Poison(false) })
+        writer_box(WriterExport {
+            inner,
+            poison: Poison(false),
+        })
     }
 }
 
@@ -315,11 +374,15 @@ impl AbiWriter for WriterExport {
     }
     fn begin_archive(&mut self, volume: &AbiVolume) -> RResult<(), AbiError> {
         let inner = &mut self.inner;
-        self.poison.run("begin_archive", || inner.begin_archive(&volume_from_abi(volume)))
+        self.poison.run("begin_archive", || {
+            inner.begin_archive(&volume_from_abi(volume))
+        })
     }
     fn catalog_entry(&mut self, entry: &AbiEntry) -> RResult<(), AbiError> {
         let inner = &mut self.inner;
-        self.poison.run("catalog_entry", || inner.catalog_entry(&entry_from_abi(entry)?))
+        self.poison.run("catalog_entry", || {
+            inner.catalog_entry(&entry_from_abi(entry)?)
+        })
     }
     fn end_catalog(&mut self) -> RResult<(), AbiError> {
         let inner = &mut self.inner;
@@ -327,15 +390,18 @@ impl AbiWriter for WriterExport {
     }
     fn begin_entry(&mut self, entry: &AbiEntry) -> RResult<(), AbiError> {
         let inner = &mut self.inner;
-        self.poison.run("begin_entry", || inner.begin_entry(&entry_from_abi(entry)?))
+        self.poison
+            .run("begin_entry", || inner.begin_entry(&entry_from_abi(entry)?))
     }
     fn write_data(&mut self, offset: u64, data: RSlice<'_, u8>) -> RResult<(), AbiError> {
         let inner = &mut self.inner;
-        self.poison.run("write_data", || inner.write_data(offset, data.as_slice()))
+        self.poison
+            .run("write_data", || inner.write_data(offset, data.as_slice()))
     }
     fn write_hole(&mut self, offset: u64, len: u64) -> RResult<(), AbiError> {
         let inner = &mut self.inner;
-        self.poison.run("write_hole", || inner.write_hole(offset, len))
+        self.poison
+            .run("write_hole", || inner.write_hole(offset, len))
     }
     fn end_entry(&mut self) -> RResult<(), AbiError> {
         let inner = &mut self.inner;
@@ -343,7 +409,8 @@ impl AbiWriter for WriterExport {
     }
     fn finish(&mut self) -> RResult<AbiWriteSummary, AbiError> {
         let inner = &mut self.inner;
-        self.poison.run("finish", || inner.finish().map(summary_to_abi))
+        self.poison
+            .run("finish", || inner.finish().map(summary_to_abi))
     }
 }
 
@@ -354,7 +421,11 @@ extern "C" fn describe_shim<P: Plugin>() -> RResult<AbiDescriptor, AbiError> {
     rresult(guard("describe", || Ok(P::descriptor())), descriptor_to_abi)
 }
 
-extern "C" fn probe_shim<P: Plugin>(id: RStr<'_>, head: RSlice<'_, u8>, ctx: &AbiProbeContext) -> u32 {
+extern "C" fn probe_shim<P: Plugin>(
+    id: RStr<'_>,
+    head: RSlice<'_, u8>,
+    ctx: &AbiProbeContext,
+) -> u32 {
     let ctx = ProbeContext {
         location: ctx.location.to_string(),
         is_dir: ctx.is_dir,
@@ -368,7 +439,10 @@ extern "C" fn probe_shim<P: Plugin>(id: RStr<'_>, head: RSlice<'_, u8>, ctx: &Ab
 fn stream_from_abi(s: AbiStream) -> Stream {
     Stream {
         location: s.location.into_vec(),
-        medium: s.medium.into_option().map(|m| Box::new(MediumClient::new(m)) as Box<dyn Medium>),
+        medium: s
+            .medium
+            .into_option()
+            .map(|m| Box::new(MediumClient::new(m)) as Box<dyn Medium>),
     }
 }
 
@@ -379,7 +453,12 @@ extern "C" fn open_reader_shim<P: Plugin>(
     host: HostBox,
 ) -> RResult<ReaderBox, AbiError> {
     let r = guard("open_reader", || {
-        P::open_reader(id.as_str(), stream_from_abi(input), &options_from_abi(&options), Arc::new(HostClient::new(host)))
+        P::open_reader(
+            id.as_str(),
+            stream_from_abi(input),
+            &options_from_abi(&options),
+            Arc::new(HostClient::new(host)),
+        )
     });
     rresult(r, ReaderExport::boxed)
 }
@@ -391,7 +470,12 @@ extern "C" fn open_writer_shim<P: Plugin>(
     host: HostBox,
 ) -> RResult<WriterBox, AbiError> {
     let r = guard("open_writer", || {
-        P::open_writer(id.as_str(), stream_from_abi(output), &options_from_abi(&options), Arc::new(HostClient::new(host)))
+        P::open_writer(
+            id.as_str(),
+            stream_from_abi(output),
+            &options_from_abi(&options),
+            Arc::new(HostClient::new(host)),
+        )
     });
     rresult(r, WriterExport::boxed)
 }
@@ -405,9 +489,22 @@ extern "C" fn open_medium_shim<P: Plugin>(
     host: HostBox,
 ) -> RResult<MediumBox, AbiError> {
     let r = guard("open_medium", || {
-        let inner = inner.into_option().map(|m| Box::new(MediumClient::new(m)) as Box<dyn Medium>);
-        let mode = if write { OpenMode::Write } else { OpenMode::Read };
-        P::open_medium(id.as_str(), location.as_str(), mode, inner, &options_from_abi(&options), Arc::new(HostClient::new(host)))
+        let inner = inner
+            .into_option()
+            .map(|m| Box::new(MediumClient::new(m)) as Box<dyn Medium>);
+        let mode = if write {
+            OpenMode::Write
+        } else {
+            OpenMode::Read
+        };
+        P::open_medium(
+            id.as_str(),
+            location.as_str(),
+            mode,
+            inner,
+            &options_from_abi(&options),
+            Arc::new(HostClient::new(host)),
+        )
     });
     rresult(r, MediumExport::boxed)
 }

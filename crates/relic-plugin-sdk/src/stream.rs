@@ -147,7 +147,9 @@ impl<M: Medium> RecordStream<M> {
                         .at(self.offset + self.buffered() as u64));
                     }
                     if r.len <= self.record.len() {
-                        return Err(Error::internal("medium said TooSmall for a record that fits"));
+                        return Err(Error::internal(
+                            "medium said TooSmall for a record that fits",
+                        ));
                     }
                     self.record.resize(r.len, 0);
                 }
@@ -227,7 +229,9 @@ impl<M: Medium> RecordStream<M> {
     pub fn skip(&mut self, mut n: u64, what: &str) -> Result<()> {
         while n > 0 {
             if self.buffered() == 0 && !self.read_record()? {
-                return Err(Error::truncated(format!("expected {n} more bytes of {what}")).at(self.offset));
+                return Err(
+                    Error::truncated(format!("expected {n} more bytes of {what}")).at(self.offset),
+                );
             }
             let k = (self.buffered() as u64).min(n) as usize;
             self.consume(k);
@@ -257,7 +261,8 @@ impl<M: Medium> RecordStream<M> {
 
 impl<M: Medium> io::Read for RecordStream<M> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        self.read_some(out).map_err(|e| io::Error::other(e.to_string()))
+        self.read_some(out)
+            .map_err(|e| io::Error::other(e.to_string()))
     }
 }
 
@@ -280,7 +285,13 @@ impl<M: Medium> RecordWriter<M> {
             },
             n => n,
         };
-        RecordWriter { medium, record: vec![0; size], filled: 0, written: 0, status: WriteStatus::default() }
+        RecordWriter {
+            medium,
+            record: vec![0; size],
+            filled: 0,
+            written: 0,
+            status: WriteStatus::default(),
+        }
     }
 
     pub fn record_size(&self) -> usize {
@@ -359,7 +370,8 @@ impl<M: Medium> RecordWriter<M> {
 
 impl<M: Medium> io::Write for RecordWriter<M> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_all(buf).map_err(|e| io::Error::other(e.to_string()))?;
+        self.write_all(buf)
+            .map_err(|e| io::Error::other(e.to_string()))?;
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {

@@ -9,8 +9,8 @@
 //!   on; [`write_all`] writes members through a writer.
 
 use relic_model::{
-    Chunk, Entry, Error, FormatReader, FormatWriter, Medium, MediumInfo, Position, RecordRead, RecordStatus, Result,
-    Space, VolumeInfo, WriteStatus,
+    Chunk, Entry, Error, FormatReader, FormatWriter, Medium, MediumInfo, Position, RecordRead,
+    RecordStatus, Result, Space, VolumeInfo, WriteStatus,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +33,13 @@ pub struct MemoryMedium {
 impl MemoryMedium {
     /// `record_size` 0 = variable records.
     pub fn new(record_size: u32) -> MemoryMedium {
-        MemoryMedium { objs: Vec::new(), pos: 0, record_size, early_warning_at: None, written: 0 }
+        MemoryMedium {
+            objs: Vec::new(),
+            pos: 0,
+            record_size,
+            early_warning_at: None,
+            written: 0,
+        }
     }
     /// A byte stream cut into records of `record_size` (the last may be short).
     pub fn from_bytes(bytes: &[u8], record_size: usize) -> MemoryMedium {
@@ -51,7 +57,16 @@ impl MemoryMedium {
     }
     /// Data records (tape marks left out).
     pub fn records(&self) -> Vec<&[u8]> {
-        self.objs.iter().filter_map(|o| if let Obj::Record(r) = o { Some(r.as_slice()) } else { None }).collect()
+        self.objs
+            .iter()
+            .filter_map(|o| {
+                if let Obj::Record(r) = o {
+                    Some(r.as_slice())
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
     /// Number of tape marks.
     pub fn marks(&self) -> usize {
@@ -72,7 +87,13 @@ impl Medium for MemoryMedium {
             kind: "memory".into(),
             name: "memory".into(),
             record_size: self.record_size,
-            max_record: self.objs.iter().map(|o| if let Obj::Record(r) = o { r.len() } else { 0 }).max().unwrap_or(0).max(self.record_size as usize) as u32,
+            max_record: self
+                .objs
+                .iter()
+                .map(|o| if let Obj::Record(r) = o { r.len() } else { 0 })
+                .max()
+                .unwrap_or(0)
+                .max(self.record_size as usize) as u32,
             seekable: true,
             can_space: true,
             records_meaningful: true,
@@ -86,7 +107,10 @@ impl Medium for MemoryMedium {
                 self.pos += 1;
                 Ok(RecordRead::mark(RecordStatus::TapeMark))
             }
-            Some(Obj::Record(r)) if r.len() > buf.len() => Ok(RecordRead { status: RecordStatus::TooSmall, len: r.len() }),
+            Some(Obj::Record(r)) if r.len() > buf.len() => Ok(RecordRead {
+                status: RecordStatus::TooSmall,
+                len: r.len(),
+            }),
             Some(Obj::Record(r)) => {
                 buf[..r.len()].copy_from_slice(r);
                 self.pos += 1;
@@ -99,7 +123,9 @@ impl Medium for MemoryMedium {
         self.objs.push(Obj::Record(data.to_vec()));
         self.pos += 1;
         self.written += data.len() as u64;
-        Ok(WriteStatus { early_warning: self.early_warning_at.is_some_and(|n| self.written >= n) })
+        Ok(WriteStatus {
+            early_warning: self.early_warning_at.is_some_and(|n| self.written >= n),
+        })
     }
     fn write_tape_mark(&mut self) -> Result<WriteStatus> {
         self.objs.truncate(self.pos);
@@ -108,10 +134,31 @@ impl Medium for MemoryMedium {
         Ok(WriteStatus::default())
     }
     fn position(&self) -> Position {
-        let file = self.objs[..self.pos].iter().filter(|o| **o == Obj::Mark).count() as u64;
-        let record = self.objs[..self.pos].iter().rev().take_while(|o| **o != Obj::Mark).count() as u64;
-        let offset = self.objs[..self.pos].iter().map(|o| if let Obj::Record(r) = o { r.len() as u64 } else { 0 }).sum();
-        Position { file, record, offset, volume: 1 }
+        let file = self.objs[..self.pos]
+            .iter()
+            .filter(|o| **o == Obj::Mark)
+            .count() as u64;
+        let record = self.objs[..self.pos]
+            .iter()
+            .rev()
+            .take_while(|o| **o != Obj::Mark)
+            .count() as u64;
+        let offset = self.objs[..self.pos]
+            .iter()
+            .map(|o| {
+                if let Obj::Record(r) = o {
+                    r.len() as u64
+                } else {
+                    0
+                }
+            })
+            .sum();
+        Position {
+            file,
+            record,
+            offset,
+            volume: 1,
+        }
     }
     fn space(&mut self, op: Space, count: i64) -> Result<i64> {
         match op {
@@ -165,8 +212,17 @@ impl HostileMedium {
     pub const SIZES: [usize; 4] = [1, 7, 37, 10240];
 
     pub fn new(data: Vec<u8>, sizes: &[usize]) -> HostileMedium {
-        let sizes = if sizes.is_empty() { Self::SIZES.to_vec() } else { sizes.iter().map(|s| (*s).max(1)).collect() };
-        HostileMedium { data, pos: 0, sizes, turn: 0 }
+        let sizes = if sizes.is_empty() {
+            Self::SIZES.to_vec()
+        } else {
+            sizes.iter().map(|s| (*s).max(1)).collect()
+        };
+        HostileMedium {
+            data,
+            pos: 0,
+            sizes,
+            turn: 0,
+        }
     }
 }
 
@@ -190,7 +246,10 @@ impl Medium for HostileMedium {
         }
         let want = self.sizes[self.turn % self.sizes.len()].min(self.data.len() - self.pos);
         if want > buf.len() {
-            return Ok(RecordRead { status: RecordStatus::TooSmall, len: want });
+            return Ok(RecordRead {
+                status: RecordStatus::TooSmall,
+                len: want,
+            });
         }
         // a fresh copy each time, so readers cannot keep pointers into our storage
         let fresh = self.data[self.pos..self.pos + want].to_vec();
@@ -206,7 +265,12 @@ impl Medium for HostileMedium {
         Err(Error::unsupported("the hostile medium is read-only"))
     }
     fn position(&self) -> Position {
-        Position { file: 0, record: self.turn as u64, offset: self.pos as u64, volume: 1 }
+        Position {
+            file: 0,
+            record: self.turn as u64,
+            offset: self.pos as u64,
+            volume: 1,
+        }
     }
     fn space(&mut self, _op: Space, _count: i64) -> Result<i64> {
         Err(Error::unsupported("the hostile medium cannot space"))
@@ -231,7 +295,12 @@ pub struct Member {
 
 impl Member {
     pub fn new(entry: Entry, data: Vec<u8>) -> Member {
-        Member { entry, data, holes: vec![], absent: vec![] }
+        Member {
+            entry,
+            data,
+            holes: vec![],
+            absent: vec![],
+        }
     }
 }
 
@@ -241,16 +310,26 @@ pub fn read_all(reader: &mut dyn FormatReader) -> Result<(VolumeInfo, Vec<Member
     let mut out = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     while let Some(entry) = reader.next_entry()? {
-        let mut m = Member { entry, data: vec![], holes: vec![], absent: vec![] };
+        let mut m = Member {
+            entry,
+            data: vec![],
+            holes: vec![],
+            absent: vec![],
+        };
         if m.entry.has_data() {
             loop {
                 let c = reader.read_data(&mut buf)?;
                 let (offset, len) = match c {
                     Chunk::End => break,
-                    Chunk::Data { offset, len } | Chunk::Hole { offset, len } | Chunk::Absent { offset, len } => (offset, len),
+                    Chunk::Data { offset, len }
+                    | Chunk::Hole { offset, len }
+                    | Chunk::Absent { offset, len } => (offset, len),
                 };
                 if (offset as usize) < m.data.len() {
-                    return Err(Error::internal(format!("chunk at {offset} goes backwards (have {})", m.data.len())));
+                    return Err(Error::internal(format!(
+                        "chunk at {offset} goes backwards (have {})",
+                        m.data.len()
+                    )));
                 }
                 m.data.resize(offset as usize, 0);
                 match c {
@@ -273,7 +352,11 @@ pub fn read_all(reader: &mut dyn FormatReader) -> Result<(VolumeInfo, Vec<Member
 }
 
 /// Write members (holes from `Member::holes` are written as holes).
-pub fn write_all(writer: &mut dyn FormatWriter, volume: &VolumeInfo, members: &[Member]) -> Result<()> {
+pub fn write_all(
+    writer: &mut dyn FormatWriter,
+    volume: &VolumeInfo,
+    members: &[Member],
+) -> Result<()> {
     let caps = writer.capabilities();
     writer.begin_archive(volume)?;
     if caps.needs_catalog {
@@ -288,7 +371,10 @@ pub fn write_all(writer: &mut dyn FormatWriter, volume: &VolumeInfo, members: &[
             let mut pos = 0u64;
             let mut holes = m.holes.clone();
             holes.sort();
-            for (off, len) in holes.into_iter().chain(std::iter::once((m.data.len() as u64, 0))) {
+            for (off, len) in holes
+                .into_iter()
+                .chain(std::iter::once((m.data.len() as u64, 0)))
+            {
                 if off > pos {
                     writer.write_data(pos, &m.data[pos as usize..off as usize])?;
                 }
@@ -309,7 +395,10 @@ pub fn write_all(writer: &mut dyn FormatWriter, volume: &VolumeInfo, members: &[
 /// Mutations: byte flips, bytes set to 0x00/0xff, truncation, random insertions, a header
 /// region duplicated, and a 32-bit field set to a huge value.
 pub fn mutations(seed: &[u8], count: usize, rng_seed: u64) -> Vec<Vec<u8>> {
-    let mut state = rng_seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
+    let mut state = rng_seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
     let mut next = move || {
         state ^= state << 13;
         state ^= state >> 7;
@@ -337,7 +426,9 @@ pub fn mutations(seed: &[u8], count: usize, rng_seed: u64) -> Vec<Vec<u8>> {
                     let at = at.min(d.len());
                     d.splice(at..at, block);
                 }
-                5 if d.len() >= at + 4 => d[at..at + 4].copy_from_slice(&0x7fff_fff0u32.to_le_bytes()),
+                5 if d.len() >= at + 4 => {
+                    d[at..at + 4].copy_from_slice(&0x7fff_fff0u32.to_le_bytes())
+                }
                 _ if !d.is_empty() => d[at] = next() as u8,
                 _ => {}
             }
@@ -356,9 +447,13 @@ pub fn smoke_fuzz(seeds: &[Vec<u8>], per_seed: usize, f: impl Fn(&[u8])) {
         for input in inputs {
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&input)));
             if r.is_err() {
-                let path = std::env::temp_dir().join(format!("relic-fuzz-crash-{}-{i}.bin", std::process::id()));
+                let path = std::env::temp_dir()
+                    .join(format!("relic-fuzz-crash-{}-{i}.bin", std::process::id()));
                 let _ = std::fs::write(&path, &input);
-                panic!("reader panicked on a mutated input, saved to {}", path.display());
+                panic!(
+                    "reader panicked on a mutated input, saved to {}",
+                    path.display()
+                );
             }
         }
     }

@@ -15,14 +15,23 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 
-use relic_model::{Error, Medium, MediumInfo, OpenMode, Position, RecordRead, RecordStatus, Result, Space, WriteStatus};
+use relic_model::{
+    Error, Medium, MediumInfo, OpenMode, Position, RecordRead, RecordStatus, Result, Space,
+    WriteStatus,
+};
 use relic_plugin_sdk::{Descriptor, HostHandle, MediumKindInfo, Options, Plugin};
 
 pub struct FilePlugin;
 
 const OPTIONS: &[(&str, &str)] = &[
-    ("record-size=N", "record size in bytes for reading and writing (k/m suffixes; default 64k on read)"),
-    ("volume-size=N", "write: signal end of volume after N bytes (fixed-size volumes)"),
+    (
+        "record-size=N",
+        "record size in bytes for reading and writing (k/m suffixes; default 64k on read)",
+    ),
+    (
+        "volume-size=N",
+        "write: signal end of volume after N bytes (fixed-size volumes)",
+    ),
 ];
 
 impl Plugin for FilePlugin {
@@ -34,11 +43,15 @@ impl Plugin for FilePlugin {
             media: vec![MediumKindInfo {
                 id: "file".into(),
                 aliases: vec!["disk".into()],
-                description: "plain files and block devices (seekable; records of a fixed size)".into(),
+                description: "plain files and block devices (seekable; records of a fixed size)"
+                    .into(),
                 read: true,
                 write: true,
                 container: false,
-                options: OPTIONS.iter().map(|(n, h)| (n.to_string(), h.to_string())).collect(),
+                options: OPTIONS
+                    .iter()
+                    .map(|(n, h)| (n.to_string(), h.to_string()))
+                    .collect(),
             }],
         }
     }
@@ -61,15 +74,24 @@ impl Plugin for FilePlugin {
         _host: HostHandle,
     ) -> Result<Box<dyn Medium>> {
         if id != "file" {
-            return Err(Error::unsupported(format!("file plugin cannot open medium {id}")));
+            return Err(Error::unsupported(format!(
+                "file plugin cannot open medium {id}"
+            )));
         }
         options.check_known(&["record-size", "volume-size"], "the file medium")?;
         let record_size = options.size("record-size")?.unwrap_or(0);
         if record_size > relic_plugin_sdk::stream::MAX_RECORD as u64 {
-            return Err(Error::config(format!("record-size {record_size} is over the 16 MiB limit")));
+            return Err(Error::config(format!(
+                "record-size {record_size} is over the 16 MiB limit"
+            )));
         }
         let volume_size = options.size("volume-size")?;
-        Ok(Box::new(FileMedium::open(location, mode, record_size as u32, volume_size)?))
+        Ok(Box::new(FileMedium::open(
+            location,
+            mode,
+            record_size as u32,
+            volume_size,
+        )?))
     }
 }
 
@@ -90,37 +112,60 @@ pub struct FileMedium {
 }
 
 impl FileMedium {
-    pub fn open(path: &str, mode: OpenMode, record_size: u32, volume_size: Option<u64>) -> Result<FileMedium> {
-        let ctx = |what: &str, e: std::io::Error| Error::io(format!("{what} {path}"), &e).in_file(path);
+    pub fn open(
+        path: &str,
+        mode: OpenMode,
+        record_size: u32,
+        volume_size: Option<u64>,
+    ) -> Result<FileMedium> {
+        let ctx =
+            |what: &str, e: std::io::Error| Error::io(format!("{what} {path}"), &e).in_file(path);
         let (handle, size) = match mode {
             OpenMode::Read => {
                 let mut f = File::open(path).map_err(|e| ctx("cannot open", e))?;
                 let meta = f.metadata().map_err(|e| ctx("cannot stat", e))?;
                 if meta.is_dir() {
-                    return Err(Error::config(format!("{path} is a directory, not a file")).in_file(path));
+                    return Err(
+                        Error::config(format!("{path} is a directory, not a file")).in_file(path)
+                    );
                 }
                 // block devices report size 0 in metadata; ask by seeking
                 let size = if meta.is_file() {
                     Some(meta.len())
                 } else {
                     let s = f.seek(SeekFrom::End(0)).ok();
-                    f.seek(SeekFrom::Start(0)).map_err(|e| ctx("cannot seek", e))?;
+                    f.seek(SeekFrom::Start(0))
+                        .map_err(|e| ctx("cannot seek", e))?;
                     s
                 };
                 (Handle::Read(f), size)
             }
             OpenMode::Write => {
-                let is_block = std::fs::metadata(path).map(|m| !m.is_file() && !m.is_dir()).unwrap_or(false);
+                let is_block = std::fs::metadata(path)
+                    .map(|m| !m.is_file() && !m.is_dir())
+                    .unwrap_or(false);
                 let f = if is_block {
                     OpenOptions::new().write(true).open(path)
                 } else {
-                    OpenOptions::new().write(true).create(true).truncate(true).open(path)
+                    OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .open(path)
                 }
                 .map_err(|e| ctx("cannot create", e))?;
                 (Handle::Write(BufWriter::with_capacity(1 << 20, f)), None)
             }
         };
-        Ok(FileMedium { name: path.to_string(), handle, record_size, size, offset: 0, records: 0, volume_size })
+        Ok(FileMedium {
+            name: path.to_string(),
+            handle,
+            record_size,
+            size,
+            offset: 0,
+            records: 0,
+            volume_size,
+        })
     }
 
     fn read_size(&self) -> usize {
@@ -152,14 +197,19 @@ impl Medium for FileMedium {
             return Err(Error::config("medium was opened for writing"));
         };
         let want = match self.size {
-            Some(size) if size.saturating_sub(self.offset) < want as u64 => (size - self.offset) as usize,
+            Some(size) if size.saturating_sub(self.offset) < want as u64 => {
+                (size - self.offset) as usize
+            }
             _ => want,
         };
         if want == 0 && self.size.is_some() {
             return Ok(RecordRead::mark(RecordStatus::EndOfData));
         }
         if buf.len() < want {
-            return Ok(RecordRead { status: RecordStatus::TooSmall, len: want });
+            return Ok(RecordRead {
+                status: RecordStatus::TooSmall,
+                len: want,
+            });
         }
         let mut got = 0;
         while got < want {
@@ -167,7 +217,11 @@ impl Medium for FileMedium {
                 Ok(0) => break,
                 Ok(n) => got += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::io(format!("read {}", self.name), &e).at(self.offset + got as u64)),
+                Err(e) => {
+                    return Err(
+                        Error::io(format!("read {}", self.name), &e).at(self.offset + got as u64)
+                    )
+                }
             }
         }
         if got == 0 {
@@ -182,25 +236,38 @@ impl Medium for FileMedium {
         let Handle::Write(w) = &mut self.handle else {
             return Err(Error::config("medium was opened for reading"));
         };
-        w.write_all(data).map_err(|e| Error::io(format!("write {}", self.name), &e).at(self.offset))?;
+        w.write_all(data)
+            .map_err(|e| Error::io(format!("write {}", self.name), &e).at(self.offset))?;
         self.offset += data.len() as u64;
         self.records += 1;
-        Ok(WriteStatus { early_warning: self.volume_size.is_some_and(|v| self.offset >= v) })
+        Ok(WriteStatus {
+            early_warning: self.volume_size.is_some_and(|v| self.offset >= v),
+        })
     }
 
     fn write_tape_mark(&mut self) -> Result<WriteStatus> {
-        Ok(WriteStatus { early_warning: self.volume_size.is_some_and(|v| self.offset >= v) })
+        Ok(WriteStatus {
+            early_warning: self.volume_size.is_some_and(|v| self.offset >= v),
+        })
     }
 
     fn position(&self) -> Position {
-        Position { file: 0, record: self.records, offset: self.offset, volume: 1 }
+        Position {
+            file: 0,
+            record: self.records,
+            offset: self.offset,
+            volume: 1,
+        }
     }
 
     fn space(&mut self, op: Space, count: i64) -> Result<i64> {
         let Handle::Read(f) = &mut self.handle else {
             return Err(Error::config("cannot space a file opened for writing"));
         };
-        let seek = |f: &mut File, to: u64| f.seek(SeekFrom::Start(to)).map_err(|e| Error::io("seek", &e));
+        let seek = |f: &mut File, to: u64| {
+            f.seek(SeekFrom::Start(to))
+                .map_err(|e| Error::io("seek", &e))
+        };
         match op {
             Space::Rewind => {
                 seek(f, 0)?;
@@ -209,21 +276,28 @@ impl Medium for FileMedium {
                 Ok(0)
             }
             Space::EndOfData => {
-                let end = f.seek(SeekFrom::End(0)).map_err(|e| Error::io("seek", &e))?;
+                let end = f
+                    .seek(SeekFrom::End(0))
+                    .map_err(|e| Error::io("seek", &e))?;
                 self.offset = end;
                 Ok(0)
             }
             Space::Records if self.record_size != 0 => {
                 let rs = self.record_size as i64;
                 let cur = self.offset as i64 / rs;
-                let last = self.size.map(|s| (s as i64 + rs - 1) / rs).unwrap_or(i64::MAX);
+                let last = self
+                    .size
+                    .map(|s| (s as i64 + rs - 1) / rs)
+                    .unwrap_or(i64::MAX);
                 let target = (cur + count).clamp(0, last);
                 seek(f, (target * rs) as u64)?;
                 self.offset = (target * rs) as u64;
                 self.records = target as u64;
                 Ok(target - cur)
             }
-            _ => Err(Error::unsupported("a plain file has no tape marks to space over")),
+            _ => Err(Error::unsupported(
+                "a plain file has no tape marks to space over",
+            )),
         }
     }
 
@@ -233,8 +307,11 @@ impl Medium for FileMedium {
 
     fn finish(&mut self) -> Result<()> {
         if let Handle::Write(w) = &mut self.handle {
-            w.flush().map_err(|e| Error::io(format!("flush {}", self.name), &e))?;
-            w.get_ref().sync_all().map_err(|e| Error::io(format!("sync {}", self.name), &e))?;
+            w.flush()
+                .map_err(|e| Error::io(format!("flush {}", self.name), &e))?;
+            w.get_ref()
+                .sync_all()
+                .map_err(|e| Error::io(format!("sync {}", self.name), &e))?;
         }
         Ok(())
     }
@@ -249,23 +326,30 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("f");
         std::fs::write(&p, vec![7u8; 1300]).expect("write");
-        let mut m = FileMedium::open(p.to_str().expect("utf8"), OpenMode::Read, 512, None).expect("open");
+        let mut m =
+            FileMedium::open(p.to_str().expect("utf8"), OpenMode::Read, 512, None).expect("open");
         let mut buf = vec![0; 512];
-        let lens: Vec<usize> = (0..4).map(|_| m.read_record(&mut buf).expect("read").len).collect();
+        let lens: Vec<usize> = (0..4)
+            .map(|_| m.read_record(&mut buf).expect("read").len)
+            .collect();
         assert_eq!(lens, vec![512, 512, 276, 0]);
         m.space(Space::Rewind, 0).expect("rewind");
         assert_eq!(m.space(Space::Records, 2).expect("space"), 2);
         assert_eq!(m.read_record(&mut buf).expect("read").len, 276);
         let mut small = vec![0; 10];
         m.space(Space::Rewind, 0).expect("rewind");
-        assert_eq!(m.read_record(&mut small).expect("read").status, RecordStatus::TooSmall);
+        assert_eq!(
+            m.read_record(&mut small).expect("read").status,
+            RecordStatus::TooSmall
+        );
     }
 
     #[test]
     fn writes_and_signals_volume_end() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("o");
-        let mut m = FileMedium::open(p.to_str().expect("utf8"), OpenMode::Write, 0, Some(1000)).expect("open");
+        let mut m = FileMedium::open(p.to_str().expect("utf8"), OpenMode::Write, 0, Some(1000))
+            .expect("open");
         assert!(!m.write_record(&[1; 600]).expect("write").early_warning);
         assert!(m.write_record(&[2; 600]).expect("write").early_warning);
         m.finish().expect("finish");
