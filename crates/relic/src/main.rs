@@ -1,0 +1,598 @@
+//! `relic`: convert, list, extract and verify the backup formats of old systems.
+//!
+//! The driver is thin on purpose: it parses the command line, loads plugins through
+//! `relic-engine`'s registry, routes `--name value` options to whichever plugin declares
+//! them, shows progress, prints reports and maps errors to exit codes. Every format and medium
+//! arrives as a dynamic library at run time; nothing here names one.
+
+mod cli;
+mod progress;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use clap::Parser;
+use relic_engine::{exit, Config, EngineHost, InputSpec, OutputSpec, Registry, SearchPaths, Stats};
+use relic_model::{listing, Error};
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let code = match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("relic: error: {e}");
+            exit::for_error(e.kind)
+        }
+    };
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+fn load_config(cli: &cli::Globals) -> Result<Config, Error> {
+    if cli.no_config {
+        return Ok(Config::default());
+    }
+    match &cli.config {
+        Some(p) => Config::load(p, true),
+        None => match Config::default_path() {
+            Some(p) => Config::load(&p, false),
+            None => Ok(Config::default()),
+        },
+    }
+}
+
+fn run(args: Vec<String>) -> Result<i32, Error> {
+    // Phase 1: the global options that decide which plugins load.
+    let pre = cli::prescan(&args);
+    let config = load_config(&pre)?;
+    let mut paths = SearchPaths::standard(&pre.plugins, &pre.plugin_dirs, &config.plugins.dirs);
+    paths.disabled = config.plugins.disable.clone();
+    let registry = Registry::discover(&paths);
+    let verbosity = if pre.quiet { -1 } else { pre.verbose as i32 };
+
+    // Phase 2: options declared by plugins, then the strict parse of the rest.
+    let (rest, plugin_opts) = cli::extract_plugin_options(&args, &registry.declared_options());
+    let cli = match Cli::try_parse_from(&rest) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return Ok(code);
+        }
+    };
+
+    // One line per plugin that failed to load; the full report only with -v.
+    if !matches!(cli.command, Command::Plugins) && verbosity >= 0 {
+        for f in &registry.failures {
+            eprintln!("relic: {}", f.line());
+            if verbosity >= 1 {
+                eprintln!("{}", f.detail);
+            }
+        }
+    }
+    if verbosity >= 1 {
+        for n in &registry.notes {
+            eprintln!("relic: {n}");
+        }
+    }
+
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let c = cancel.clone();
+        let _ = ctrlc::set_handler(move || c.store(true, std::sync::atomic::Ordering::SeqCst));
+    }
+    let host = Arc::new(EngineHost::new(verbosity, cancel));
+    let mut options = plugin_opts;
+    let ctx = Ctx {
+        registry,
+        config,
+        host,
+        verbosity,
+    };
+    match cli.command {
+        Command::Formats => cmd_formats(&ctx),
+        Command::Plugins => cmd_plugins(&ctx),
+        Command::Info {
+            input,
+            from,
+            medium,
+            opt,
+        } => {
+            options.extend(cli::parse_kv(&opt)?);
+            cmd_info(
+                &ctx,
+                InputSpec {
+                    location: input,
+                    format: from,
+                    medium,
+                    options,
+                    lenient: false,
+                },
+            )
+        }
+        Command::List {
+            input,
+            patterns,
+            long,
+            json,
+            from,
+            medium,
+            opt,
+        } => {
+            options.extend(cli::parse_kv(&opt)?);
+            cmd_list(
+                &ctx,
+                InputSpec {
+                    location: input,
+                    format: from,
+                    medium,
+                    options,
+                    lenient: false,
+                },
+                &patterns,
+                long,
+                json,
+            )
+        }
+        Command::Extract {
+            input,
+            patterns,
+            directory,
+            from,
+            medium,
+            strict,
+            opt,
+        } => {
+            options.extend(cli::parse_kv(&opt)?);
+            let input = InputSpec {
+                location: input,
+                format: from,
+                medium,
+                options: options.clone(),
+                lenient: false,
+            };
+            let output = OutputSpec {
+                location: directory.to_string_lossy().into_owned(),
+                format: "fs".into(),
+                medium: None,
+                options,
+                lenient: false,
+            };
+            cmd_convert(&ctx, input, output, strict, false, patterns)
+        }
+        Command::Convert {
+            input,
+            output,
+            to,
+            from,
+            medium,
+            out_medium,
+            strict,
+            skip_absent,
+            opt,
+        } => {
+            options.extend(cli::parse_kv(&opt)?);
+            let i = InputSpec {
+                location: input,
+                format: from,
+                medium,
+                options: options.clone(),
+                lenient: false,
+            };
+            let o = OutputSpec {
+                location: output,
+                format: to,
+                medium: out_medium,
+                options,
+                lenient: false,
+            };
+            cmd_convert(&ctx, i, o, strict, skip_absent, vec![])
+        }
+        Command::Create {
+            dir,
+            output,
+            to,
+            out_medium,
+            strict,
+            opt,
+        } => {
+            options.extend(cli::parse_kv(&opt)?);
+            if !std::path::Path::new(&dir).is_dir() {
+                return Err(Error::config(format!("'{dir}' is not a directory")));
+            }
+            let i = InputSpec {
+                location: dir,
+                format: Some("fs".into()),
+                medium: None,
+                options: options.clone(),
+                lenient: false,
+            };
+            let o = OutputSpec {
+                location: output,
+                format: to,
+                medium: out_medium,
+                options,
+                lenient: false,
+            };
+            cmd_convert(&ctx, i, o, strict, false, vec![])
+        }
+        Command::Verify {
+            a,
+            b,
+            from_a,
+            from_b,
+            opt,
+        } => {
+            options.extend(cli::parse_kv(&opt)?);
+            let a = InputSpec {
+                location: a,
+                format: from_a,
+                medium: None,
+                options: options.clone(),
+                lenient: false,
+            };
+            let b = InputSpec {
+                location: b,
+                format: from_b,
+                medium: None,
+                options,
+                lenient: false,
+            };
+            cmd_verify(&ctx, a, b)
+        }
+    }
+}
+
+struct Ctx {
+    registry: Registry,
+    config: Config,
+    host: Arc<EngineHost>,
+    verbosity: i32,
+}
+
+fn stdout_lines() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
+    std::io::BufWriter::new(std::io::stdout().lock())
+}
+
+/// Write a line to stdout; a closed pipe (e.g. `| head`) ends output quietly.
+fn emit(out: &mut impl Write, line: &str) -> bool {
+    writeln!(out, "{line}").is_ok()
+}
+
+fn cmd_formats(ctx: &Ctx) -> Result<i32, Error> {
+    let mut out = stdout_lines();
+    let _ = writeln!(
+        out,
+        "{:<14} {:<5} {:<10} {:<12} DESCRIPTION",
+        "FORMAT", "R/W", "PLUGIN", "ALIASES"
+    );
+    for (e, f) in ctx.registry.formats() {
+        let rw = format!(
+            "{}{}",
+            if f.read { "r" } else { "-" },
+            if f.write { "w" } else { "-" }
+        );
+        let _ = writeln!(
+            out,
+            "{:<14} {:<5} {:<10} {:<12} {}",
+            f.id,
+            rw,
+            e.plugin.descriptor.name,
+            f.aliases.join(","),
+            f.description
+        );
+        if ctx.verbosity >= 1 {
+            for (n, h) in &f.options {
+                let _ = writeln!(out, "    --{n:<22} {h}");
+            }
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{:<14} {:<5} {:<10} {:<12} DESCRIPTION",
+        "MEDIUM", "R/W", "PLUGIN", "ALIASES"
+    );
+    for (e, m) in ctx.registry.media() {
+        let rw = format!(
+            "{}{}",
+            if m.read { "r" } else { "-" },
+            if m.write { "w" } else { "-" }
+        );
+        let _ = writeln!(
+            out,
+            "{:<14} {:<5} {:<10} {:<12} {}{}",
+            m.id,
+            rw,
+            e.plugin.descriptor.name,
+            m.aliases.join(","),
+            m.description,
+            if m.container { " (container)" } else { "" }
+        );
+        if ctx.verbosity >= 1 {
+            for (n, h) in &m.options {
+                let _ = writeln!(out, "    --{n:<22} {h}");
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn cmd_plugins(ctx: &Ctx) -> Result<i32, Error> {
+    let mut out = stdout_lines();
+    for e in &ctx.registry.plugins {
+        let d = &e.plugin.descriptor;
+        let provides: Vec<String> = d
+            .formats
+            .iter()
+            .map(|f| {
+                format!(
+                    "format {} ({}{})",
+                    f.id,
+                    if f.read { "r" } else { "-" },
+                    if f.write { "w" } else { "-" }
+                )
+            })
+            .chain(d.media.iter().map(|m| {
+                format!(
+                    "medium {} ({}{})",
+                    m.id,
+                    if m.read { "r" } else { "-" },
+                    if m.write { "w" } else { "-" }
+                )
+            }))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{} {} ABI {}.{} {}\n    provides: {}",
+            d.name,
+            d.version,
+            e.plugin.abi.0,
+            e.plugin.abi.1,
+            e.origin,
+            provides.join(", ")
+        );
+    }
+    drop(out);
+    for f in &ctx.registry.failures {
+        eprintln!("relic: {}", f.line());
+        if ctx.verbosity >= 1 {
+            eprintln!("{}", f.detail);
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn print_detection(d: &relic_engine::detect::Detection) -> Vec<String> {
+    let bid = |b: u32| {
+        if b == u32::MAX {
+            "given".to_string()
+        } else {
+            format!("bid {b}")
+        }
+    };
+    let mut v = vec![format!("medium:     {} ({})", d.medium, bid(d.medium_bid))];
+    if let Some((c, b)) = &d.container {
+        v.push(format!("container:  {c} ({})", bid(*b)));
+    }
+    v.push(format!("format:     {} ({})", d.format, bid(d.format_bid)));
+    if !d.others.is_empty() {
+        let o: Vec<String> = d.others.iter().map(|(f, b)| format!("{f} {b}")).collect();
+        v.push(format!("also bid:   {}", o.join(", ")));
+    }
+    v
+}
+
+fn notes(ctx: &Ctx, d: &relic_engine::detect::Detection) {
+    if ctx.verbosity >= 0 {
+        for n in &d.notes {
+            eprintln!("relic: note: {n}");
+        }
+    }
+}
+
+fn bstr(b: &Option<Vec<u8>>) -> Option<String> {
+    b.as_ref().map(|v| listing::escape(v))
+}
+
+fn cmd_info(ctx: &Ctx, input: InputSpec) -> Result<i32, Error> {
+    let stats = Arc::new(Stats::default());
+    let (r, c) =
+        relic_engine::ops::info(&ctx.registry, &input, &ctx.config, ctx.host.clone(), stats)?;
+    notes(ctx, &r.detection);
+    let mut out = stdout_lines();
+    let _ = writeln!(out, "input:      {}", input.location);
+    for l in print_detection(&r.detection) {
+        let _ = writeln!(out, "{l}");
+    }
+    let v = &r.volume;
+    if !v.variant.is_empty() {
+        let _ = writeln!(out, "variant:    {}", v.variant);
+    }
+    let fields: Vec<(&str, Option<String>)> = vec![
+        ("label", bstr(&v.label)),
+        ("volume", v.volume.map(|n| n.to_string())),
+        (
+            "date",
+            v.date.map(|t| relic_model::time::format_utc(t.secs)),
+        ),
+        (
+            "since",
+            v.since.map(|t| relic_model::time::format_utc(t.secs)),
+        ),
+        ("level", v.level.map(|n| n.to_string())),
+        ("host", bstr(&v.host)),
+        ("filesystem", bstr(&v.filesystem)),
+        ("device", bstr(&v.device)),
+        ("user", bstr(&v.user)),
+        ("block size", v.block_size.map(|n| n.to_string())),
+        ("record size", v.record_size.map(|n| n.to_string())),
+    ];
+    for (k, val) in fields {
+        if let Some(val) = val {
+            let _ = writeln!(out, "{:<11} {val}", format!("{k}:"));
+        }
+    }
+    for x in &v.extras {
+        let _ = writeln!(
+            out,
+            "{:<11} {}",
+            format!("{}:", x.key),
+            listing::escape(&x.value)
+        );
+    }
+    let kinds: Vec<String> = c.by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let _ = writeln!(out, "entries:    {} ({})", c.entries, kinds.join(", "));
+    let _ = writeln!(out, "file bytes: {}", c.file_bytes);
+    if c.absent_files > 0 {
+        let _ = writeln!(
+            out,
+            "absent:     {} files whose data the source does not hold",
+            c.absent_files
+        );
+    }
+    Ok(exit::OK)
+}
+
+fn cmd_list(
+    ctx: &Ctx,
+    input: InputSpec,
+    patterns: &[String],
+    long: bool,
+    json: bool,
+) -> Result<i32, Error> {
+    let stats = Arc::new(Stats::default());
+    let mut out = stdout_lines();
+    let mut open = true;
+    let r = relic_engine::ops::list(
+        &ctx.registry,
+        &input,
+        patterns,
+        &ctx.config,
+        ctx.host.clone(),
+        stats,
+        |e| {
+            if !open {
+                return;
+            }
+            let line = if json {
+                listing::json_line(e)
+            } else if long {
+                listing::long_line(e)
+            } else {
+                listing::short_line(e)
+            };
+            open = emit(&mut out, &line);
+        },
+    )?;
+    let _ = out.flush();
+    notes(ctx, &r.detection);
+    for p in &r.unmatched_patterns {
+        eprintln!("relic: {p}: not found in archive");
+    }
+    Ok(if r.unmatched_patterns.is_empty() {
+        exit::OK
+    } else {
+        exit::DIFFERENCES
+    })
+}
+
+fn cmd_convert(
+    ctx: &Ctx,
+    input: InputSpec,
+    output: OutputSpec,
+    strict: bool,
+    skip_absent: bool,
+    patterns: Vec<String>,
+) -> Result<i32, Error> {
+    let stats = Arc::new(Stats::default());
+    let opts = relic_engine::ConvertOptions {
+        strict,
+        skip_absent,
+        patterns,
+        ..Default::default()
+    };
+    let bar = progress::start(ctx.verbosity, stats.clone(), ctx.host.clone());
+    let r = relic_engine::pipeline::convert(
+        &ctx.registry,
+        &input,
+        &output,
+        &opts,
+        &ctx.config,
+        ctx.host.clone(),
+        stats,
+    );
+    progress::finish(bar, &ctx.host);
+    let r = r?;
+    notes(ctx, &r.detection);
+    if ctx.verbosity >= 1 {
+        for l in print_detection(&r.detection) {
+            eprintln!("relic: {l}");
+        }
+        eprintln!(
+            "relic: {} entries read, {} written, {} data bytes, {} volume(s)",
+            r.entries_read, r.entries_written, r.data_bytes, r.summary.volumes
+        );
+        for n in &r.summary.notes {
+            eprintln!("relic: {n}");
+        }
+    }
+    if r.skipped_absent > 0 && ctx.verbosity >= 0 {
+        eprintln!(
+            "relic: left out {} entries whose data the source does not hold (--skip-absent)",
+            r.skipped_absent
+        );
+    }
+    if !r.losses.is_empty() && ctx.verbosity >= 0 {
+        eprintln!(
+            "relic: loss report ({} losses; --strict refuses any):",
+            r.losses.total()
+        );
+        eprint!("{}", r.losses);
+    }
+    for p in &r.unmatched_patterns {
+        eprintln!("relic: {p}: not found in archive");
+    }
+    let refused = ctx
+        .host
+        .warnings()
+        .iter()
+        .filter(|w| w.contains("refusing"))
+        .count();
+    Ok(if !r.unmatched_patterns.is_empty() || refused > 0 {
+        exit::DIFFERENCES
+    } else {
+        exit::OK
+    })
+}
+
+fn cmd_verify(ctx: &Ctx, a: InputSpec, b: InputSpec) -> Result<i32, Error> {
+    let stats = Arc::new(Stats::default());
+    let r = relic_engine::ops::verify(&ctx.registry, &a, &b, &ctx.config, ctx.host.clone(), stats)?;
+    let mut out = stdout_lines();
+    for d in &r.differences {
+        if !emit(&mut out, d) {
+            break;
+        }
+    }
+    let _ = out.flush();
+    if ctx.verbosity >= 0 {
+        eprintln!(
+            "relic: compared {} entries, {} differences",
+            r.compared,
+            r.differences.len()
+        );
+    }
+    Ok(if r.differences.is_empty() {
+        exit::OK
+    } else {
+        exit::DIFFERENCES
+    })
+}
