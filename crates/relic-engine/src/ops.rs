@@ -312,7 +312,10 @@ pub fn verify(
     };
     for (path, sa) in &ma {
         let Some(sb) = mb.get(path) else {
-            r.differences.push(format!("{}: only in A", show(path)));
+            // A directory source always has a root "."; many archives do not name it.
+            if path.as_slice() != b"." {
+                r.differences.push(format!("{}: only in A", show(path)));
+            }
             continue;
         };
         r.compared += 1;
@@ -407,7 +410,9 @@ pub fn verify(
     }
     for path in mb.keys() {
         if !ma.contains_key(path) {
-            r.differences.push(format!("{}: only in B", show(path)));
+            if path.as_slice() != b"." {
+                r.differences.push(format!("{}: only in B", show(path)));
+            }
         }
     }
     Ok(r)

@@ -186,7 +186,7 @@ impl LossReport {
         if ex.len() < Self::EXAMPLES {
             ex.push(format!(
                 "{}: {}",
-                String::from_utf8_lossy(&loss.path),
+                crate::listing::escape(&loss.path),
                 loss.detail
             ));
         }
@@ -237,7 +237,11 @@ fn clamp_time(t: &mut Timestamp, caps: &Capabilities, path: &[u8], out: &mut Vec
         out.push(Loss {
             kind: LossKind::TimePrecision,
             path: path.to_vec(),
-            detail: format!("{}.{:09} kept to {} ns", t.secs, t.nanos, p),
+            detail: if p == 1_000_000_000 {
+                format!("{}.{:09} kept to whole seconds", t.secs, t.nanos)
+            } else {
+                format!("{}.{:09} kept to {p} ns", t.secs, t.nanos)
+            },
         });
         t.nanos -= t.nanos % p;
     }

@@ -1,0 +1,222 @@
+//! `cargo xtask bench`: throughput and peak memory of real conversions, measured, never
+//! asserted in tests.
+//!
+//! 1. A generated tree (many small files, some large ones, a sparse file) goes dir -> tar ->
+//!    dir with the release build. Each step's wall time and peak RSS (from `wait4`) are shown
+//!    next to `cat` of the same bytes, the reference for "as fast as reading the data".
+//! 2. A directory holding one 2 GiB file of real (non-zero) data is converted to tar; peak
+//!    RSS must stay under 64 MiB (the foundation issue's goal). The bench exits non-zero
+//!    when it does not, so the number is checked every time it is measured.
+//!
+//! Options: `--small` (a 200 MiB tree and a 256 MiB big file, for a quick look), `--keep`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+struct Measure {
+    secs: f64,
+    max_rss_kib: i64,
+}
+
+/// Run a command, returning wall time and the child's peak RSS.
+fn measure(mut c: Command) -> Result<Measure> {
+    let shown = format!("{c:?}");
+    let start = Instant::now();
+    let child = c.spawn().with_context(|| format!("spawn {shown}"))?;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our child; status and ru are valid out-pointers.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    let secs = start.elapsed().as_secs_f64();
+    if r != pid {
+        bail!("wait4 failed for {shown}");
+    }
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        bail!("{shown} failed (status {status})");
+    }
+    std::mem::forget(child); // already reaped
+    Ok(Measure {
+        secs,
+        max_rss_kib: ru.ru_maxrss,
+    })
+}
+
+fn write_pattern(path: &Path, size: u64, seed: u8) -> Result<()> {
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let block: Vec<u8> = (0..1usize << 20)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) | 1)
+        .collect();
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        f.write_all(&block[..n])?;
+        left -= n as u64;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+fn make_tree(root: &Path, small: bool) -> Result<u64> {
+    let mut total = 0u64;
+    let files = if small { 2000 } else { 5000 };
+    for i in 0..files {
+        let d = root.join(format!("d{:02}", i % 50));
+        std::fs::create_dir_all(&d)?;
+        let size = 1024 + (i as u64 * 7919) % (96 * 1024);
+        write_pattern(&d.join(format!("f{i}")), size, i as u8)?;
+        total += size;
+    }
+    let big = if small { 4 } else { 8 };
+    for i in 0..big {
+        let size = 32 << 20;
+        write_pattern(&root.join(format!("big{i}")), size, i as u8)?;
+        total += size;
+    }
+    let f = std::fs::File::create(root.join("sparse"))?;
+    f.set_len(512 << 20)?;
+    Ok(total)
+}
+
+fn cat_cmd(args: &[&Path]) -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg("cat \"$@\" > /dev/null")
+        .arg("sh")
+        .args(args);
+    c
+}
+
+fn cat_tree(root: &Path) -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg("find \"$1\" -type f -exec cat {} + > /dev/null")
+        .arg("sh")
+        .arg(root);
+    c
+}
+
+fn row(name: &str, bytes: u64, m: &Measure, reference: Option<&Measure>) {
+    let mbs = bytes as f64 / m.secs / 1e6;
+    let ratio = reference
+        .map(|r| format!("{:.2}x cat", m.secs / r.secs))
+        .unwrap_or_default();
+    println!(
+        "{name:<34} {:>8.2} s {:>9.1} MB/s {:>8.1} MiB RSS  {ratio}",
+        m.secs,
+        mbs,
+        m.max_rss_kib as f64 / 1024.0
+    );
+}
+
+pub fn bench(root: &Path, args: &[String]) -> Result<()> {
+    let small = args.iter().any(|a| a == "--small");
+    let keep = args.iter().any(|a| a == "--keep");
+    let mut b = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    b.current_dir(root)
+        .args(["build", "--release", "--workspace", "--quiet"]);
+    if !b.status()?.success() {
+        bail!("release build failed");
+    }
+    let relic = root.join("target/release/relic");
+    let base = root.join("target/bench");
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base)?;
+    let work: PathBuf = base.clone();
+    let relic_cmd = |args: &[&std::ffi::OsStr]| {
+        let mut c = Command::new(&relic);
+        c.arg("-q")
+            .args(args)
+            .env("XDG_CONFIG_HOME", "/nonexistent");
+        c
+    };
+
+    println!("relic bench ({})", if small { "small" } else { "full" });
+    println!(
+        "{:<34} {:>10} {:>14} {:>16}",
+        "step", "wall", "throughput", "peak"
+    );
+
+    // 1. tree round trip
+    let tree = work.join("tree");
+    std::fs::create_dir_all(&tree)?;
+    let bytes = make_tree(&tree, small)?;
+    println!(
+        "tree: {} MB of file data (plus a 512 MiB sparse file)",
+        bytes / 1_000_000
+    );
+    let cat_ref = measure(cat_tree(&tree))?;
+    row("cat tree > /dev/null (reference)", bytes, &cat_ref, None);
+    let tarball = work.join("tree.tar");
+    let m = measure(relic_cmd(&[
+        "create".as_ref(),
+        tree.as_os_str(),
+        tarball.as_os_str(),
+        "--to".as_ref(),
+        "tar".as_ref(),
+    ]))?;
+    row("relic create dir -> tar", bytes, &m, Some(&cat_ref));
+    let cat_tar = measure(cat_cmd(&[&tarball]))?;
+    let tar_bytes = std::fs::metadata(&tarball)?.len();
+    row(
+        "cat tree.tar > /dev/null (reference)",
+        tar_bytes,
+        &cat_tar,
+        None,
+    );
+    let out = work.join("out");
+    let m = measure(relic_cmd(&[
+        "extract".as_ref(),
+        tarball.as_os_str(),
+        "-C".as_ref(),
+        out.as_os_str(),
+    ]))?;
+    row("relic extract tar -> dir", tar_bytes, &m, Some(&cat_tar));
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_file(&tarball);
+
+    // 2. one big file: peak RSS must stay bounded
+    let big_dir = work.join("big");
+    std::fs::create_dir_all(&big_dir)?;
+    let big_size: u64 = if small { 256 << 20 } else { 2 << 30 };
+    write_pattern(&big_dir.join("big.bin"), big_size, 7)?;
+    let cat_big = measure(cat_cmd(&[&big_dir.join("big.bin")]))?;
+    row("cat big file (reference)", big_size, &cat_big, None);
+    let big_tar = work.join("big.tar");
+    let m = measure(relic_cmd(&[
+        "create".as_ref(),
+        big_dir.as_os_str(),
+        big_tar.as_os_str(),
+        "--to".as_ref(),
+        "tar".as_ref(),
+    ]))?;
+    row(
+        &format!("relic create {} MiB file -> tar", big_size >> 20),
+        big_size,
+        &m,
+        Some(&cat_big),
+    );
+    let limit_kib = 64 * 1024;
+    let verdict = if m.max_rss_kib < limit_kib {
+        "PASS"
+    } else {
+        "FAIL"
+    };
+    println!(
+        "peak RSS for the {} MiB file: {:.1} MiB (goal < 64 MiB): {verdict}",
+        big_size >> 20,
+        m.max_rss_kib as f64 / 1024.0
+    );
+    if !keep {
+        let _ = std::fs::remove_dir_all(&base);
+    }
+    if verdict == "FAIL" {
+        bail!("peak RSS goal missed");
+    }
+    Ok(())
+}
