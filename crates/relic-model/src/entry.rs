@@ -228,9 +228,19 @@ pub struct Entry {
     pub xattrs: Vec<Xattr>,
     pub acls: Vec<Acl>,
     pub extras: Vec<Extra>,
+    /// The data runs `(offset, len)` the reader will deliver, in order, when it knows them
+    /// before the data (a directory source asks SEEK_DATA, a tar sparse header lists them, a
+    /// dump header maps its blocks). Everything outside the runs is a hole. `None` means
+    /// unknown. Writers whose format puts the hole map before the data (pax sparse 1.0) use
+    /// it to stream instead of spooling; a reader that sets it must deliver exactly these
+    /// runs (possibly in several chunks). Readers cap it (see [`Entry::MAX_DATA_MAP`]).
+    pub data_map: Option<Vec<(u64, u64)>>,
 }
 
 impl Entry {
+    /// Readers leave [`Entry::data_map`] as `None` rather than build a map longer than this.
+    pub const MAX_DATA_MAP: usize = 1 << 16;
+
     /// A new entry with neutral defaults: mode 0644 (0755 for directories), owner 0, now time
     /// unknown, one link, data present for files and none otherwise.
     pub fn new(path: impl Into<Vec<u8>>, kind: EntryKind) -> Entry {
@@ -261,6 +271,7 @@ impl Entry {
             xattrs: Vec::new(),
             acls: Vec::new(),
             extras: Vec::new(),
+            data_map: None,
         }
     }
 

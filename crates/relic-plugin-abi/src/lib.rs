@@ -148,6 +148,16 @@ pub struct AbiEntry {
     pub xattrs: RVec<AbiXattr>,
     pub acls: RVec<AbiKv>,
     pub extras: RVec<AbiKv>,
+    /// Data runs `(offset, len)` the reader will deliver, when it knows them up front.
+    pub data_map: ROption<RVec<AbiRun>>,
+}
+
+/// A run of file data.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbiRun {
+    pub offset: u64,
+    pub len: u64,
 }
 
 #[repr(C)]

@@ -122,6 +122,9 @@ pub fn entry_to_abi(e: &Entry) -> AbiEntry {
                 value: x.value.clone().into(),
             })
             .collect(),
+        data_map: ropt(e.data_map.as_ref(), |m| {
+            m.iter().map(|&(offset, len)| AbiRun { offset, len }).collect()
+        }),
     }
 }
 
@@ -176,6 +179,9 @@ pub fn entry_from_abi(e: &AbiEntry) -> relic_model::Result<Entry> {
                 value: x.value.to_vec(),
             })
             .collect(),
+        data_map: opt(e.data_map.clone(), |m| {
+            m.iter().map(|r| (r.offset, r.len)).collect()
+        }),
     })
 }
 
@@ -468,6 +474,7 @@ mod tests {
             data: vec![2],
         });
         e.set_extra("vms.rfm", vec![1]);
+        e.data_map = Some(vec![(0, 10), (4096, 5)]);
         assert_eq!(entry_from_abi(&entry_to_abi(&e)).expect("valid kind"), e);
     }
 
