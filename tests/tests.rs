@@ -17,3 +17,9 @@ mod hostile;
 mod cli;
 // insta snapshots of `relic list -l` for every committed fixture.
 mod snapshots;
+// Per-format end-to-end tests, one module per format plugin.
+mod aix;
+mod dump;
+mod o2image;
+mod vms;
+mod xenix;
