@@ -15,6 +15,8 @@ mod gnutar;
 mod hostile;
 // Exit codes, --strict, temp+rename of outputs, format options.
 mod cli;
+// `relic media` (record structure) and --salvage.
+mod media;
 // insta snapshots of `relic list -l` for every committed fixture.
 mod snapshots;
 // Per-format end-to-end tests, one module per format plugin.

@@ -83,6 +83,23 @@ fn make_tree(root: &Path, small: bool) -> Result<u64> {
     Ok(total)
 }
 
+/// A SIMH image of 64 KiB records (length, data, length), ending in two tape marks.
+fn write_simh(path: &Path, size: u64) -> Result<()> {
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let rec: Vec<u8> = (0..65536usize).map(|i| (i % 251) as u8).collect();
+    let len = (rec.len() as u32).to_le_bytes();
+    let mut written = 0;
+    while written < size {
+        f.write_all(&len)?;
+        f.write_all(&rec)?;
+        f.write_all(&len)?;
+        written += rec.len() as u64 + 8;
+    }
+    f.write_all(&[0; 8])?;
+    f.flush()?;
+    Ok(())
+}
+
 fn cat_cmd(args: &[&Path]) -> Command {
     let mut c = Command::new("sh");
     c.arg("-c")
@@ -180,7 +197,21 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let _ = std::fs::remove_dir_all(&out);
     let _ = std::fs::remove_file(&tarball);
 
-    // 2. one big file: peak RSS must stay bounded
+    // 2. the media layer: every record of a SIMH image, against cat of the same file
+    let image = work.join("image.tap");
+    let image_size: u64 = if small { 256 << 20 } else { 1 << 30 };
+    write_simh(&image, image_size)?;
+    let cat_img = measure(cat_cmd(&[&image]))?;
+    row("cat image.tap (reference)", image_size, &cat_img, None);
+    let m = measure(relic_cmd(&["media".as_ref(), image.as_os_str()]))?;
+    row(&format!("relic media {} MiB SIMH image", image_size >> 20), image_size, &m, Some(&cat_img));
+    println!(
+        "media layer: {:.2}x the throughput of cat (goal >= 0.8x)",
+        cat_img.secs / m.secs
+    );
+    let _ = std::fs::remove_file(&image);
+
+    // 3. one big file: peak RSS must stay bounded
     let big_dir = work.join("big");
     std::fs::create_dir_all(&big_dir)?;
     let big_size: u64 = if small { 256 << 20 } else { 2 << 30 };

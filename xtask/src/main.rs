@@ -72,20 +72,14 @@ fn test(extra: &[String]) -> Result<()> {
         .unwrap_or(false);
     let mut t = cargo();
     if nextest && std::env::var_os("RELIC_NO_NEXTEST").is_none() {
-        t.args([
-            "nextest",
-            "run",
-            "--workspace",
-            "--no-fail-fast",
-            "--config-file",
-            "xtask/nextest.toml",
-        ]);
-        t.args(extra);
-        run(t)?;
-        // nextest does not run doctests
+        // nextest does not run doctests: run them first, so the last summary CI reads is
+        // nextest's count of every test.
         let mut d = cargo();
-        d.args(["test", "--workspace", "--doc"]);
-        run(d)
+        d.args(["test", "--workspace", "--doc", "--quiet"]);
+        run(d)?;
+        t.args(["nextest", "run", "--workspace", "--no-fail-fast", "--config-file", "xtask/nextest.toml"]);
+        t.args(extra);
+        run(t)
     } else {
         t.args(["test", "--workspace", "--no-fail-fast"]);
         t.args(extra);

@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::host::Stats;
 use crate::media::{CountingMedium, ReplayMedium};
 use crate::registry::{declares, Registry};
+use crate::volumes::{expand, is_pattern, VolumeSetMedium, VolumeSource};
 
 /// Bids below this are reported as weak detection.
 pub const WEAK_BID: u32 = 16;
@@ -41,6 +42,10 @@ pub struct InputSpec {
     /// Refuse options no component of this input declares. `convert` turns this off and
     /// checks the union of both sides instead ([`check_options_union`]).
     pub lenient: bool,
+    /// Further volumes of a multi-volume set (a pattern in `location` is found by itself).
+    pub volumes: VolumeSource,
+    /// Skip bad records and recoverable errors, count them and report at the end.
+    pub salvage: bool,
 }
 
 /// What the user said about an output.
@@ -52,6 +57,8 @@ pub struct OutputSpec {
     pub options: Vec<(String, String)>,
     /// See [`InputSpec::lenient`].
     pub lenient: bool,
+    /// How further volumes are named (a pattern in `location` is found by itself).
+    pub volumes: VolumeSource,
 }
 
 /// How an input was recognised.
@@ -178,18 +185,89 @@ pub fn open_base(
     config: &Config,
     host: Arc<dyn Host>,
 ) -> Result<(Box<dyn Medium>, String, u32, Options)> {
+    let mut source = spec.volumes.clone();
+    let first = if is_pattern(&spec.location) {
+        source.pattern = Some(spec.location.clone());
+        expand(&spec.location, 1)
+    } else {
+        spec.location.clone()
+    };
     let explicit = spec.medium.as_deref().map(|m| reg.medium(m)).transpose()?;
     let (id, bid) = match explicit {
         Some((_, m)) if !m.container => (m.id.clone(), u32::MAX),
-        _ => location_medium(reg, &spec.location, false)?,
+        _ => location_medium(reg, &first, false)?,
     };
     let (entry, info) = reg.medium(&id)?;
     let opts = options_for(&id, &info.options, &spec.options, config)?;
     let m = entry
         .plugin
-        .open_medium(&id, &spec.location, OpenMode::Read, None, &opts, host)
-        .map_err(|e| e.in_file(spec.location.clone()))?;
+        .open_medium(&id, &first, OpenMode::Read, None, &opts, host.clone())
+        .map_err(|e| e.in_file(first.clone()))?;
+    let m: Box<dyn Medium> = if source.is_empty() {
+        m
+    } else {
+        let plugin = entry.plugin.clone();
+        let (id2, opts2) = (id.clone(), opts.clone());
+        let opener = Box::new(move |name: &str| {
+            plugin.open_medium(&id2, name, OpenMode::Read, None, &opts2, host.clone())
+        });
+        Box::new(VolumeSetMedium::new(m, &first, source, opener, OpenMode::Read))
+    };
     Ok((m, id, bid, opts))
+}
+
+static SALVAGED_RECORDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Bad records skipped by `--salvage` in this process.
+pub fn salvaged_records() -> u64 {
+    SALVAGED_RECORDS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `--salvage`: bad-flagged records are dropped and counted instead of passed on.
+pub struct SalvageMedium {
+    inner: Box<dyn Medium>,
+}
+
+impl Medium for SalvageMedium {
+    fn info(&self) -> relic_model::MediumInfo {
+        self.inner.info()
+    }
+    fn read_record(&mut self, buf: &mut [u8]) -> Result<relic_model::RecordRead> {
+        loop {
+            let r = self.inner.read_record(buf)?;
+            if r.status == relic_model::RecordStatus::Bad {
+                SALVAGED_RECORDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                continue;
+            }
+            return Ok(r);
+        }
+    }
+    fn write_record(&mut self, data: &[u8]) -> Result<relic_model::WriteStatus> {
+        self.inner.write_record(data)
+    }
+    fn write_tape_mark(&mut self) -> Result<relic_model::WriteStatus> {
+        self.inner.write_tape_mark()
+    }
+    fn position(&self) -> relic_model::Position {
+        self.inner.position()
+    }
+    fn space(&mut self, op: relic_model::Space, count: i64) -> Result<i64> {
+        self.inner.space(op, count)
+    }
+    fn next_volume(&mut self, number: u32) -> Result<bool> {
+        self.inner.next_volume(number)
+    }
+    fn finish(&mut self) -> Result<()> {
+        self.inner.finish()
+    }
+}
+
+fn first_location(spec: &InputSpec) -> String {
+    if is_pattern(&spec.location) {
+        expand(&spec.location, 1)
+    } else {
+        spec.location.clone()
+    }
 }
 
 /// Open an input: detect (or take) medium, container and format, and open the reader.
@@ -201,7 +279,7 @@ pub fn open_input(
     stats: Arc<Stats>,
 ) -> Result<OpenedInput> {
     let (is_dir, _) = location_facts(&spec.location);
-    if is_dir && spec.medium.is_none() {
+    if is_dir && spec.medium.is_none() && spec.volumes.more.is_empty() {
         return open_path_input(reg, spec, config, host);
     }
     let (base, medium_id, medium_bid, _) = open_base(reg, spec, config, host.clone())?;
@@ -358,12 +436,23 @@ pub fn open_on(
     if let Some((cid, cbid)) = &container {
         let (ce, cinfo) = reg.medium(cid)?;
         container_decl = cinfo.options.clone();
-        let copts = options_for(cid, &cinfo.options, &spec.options, config)?;
+        let mut copts = options_for(cid, &cinfo.options, &spec.options, config)?;
+        // a container that manages its own volume sets gets the whole set
+        if declares(&cinfo.options, "volumes") && copts.get("volumes").is_none() {
+            if !spec.volumes.more.is_empty() {
+                let all: Vec<String> = std::iter::once(spec.location.clone())
+                    .chain(spec.volumes.more.iter().cloned())
+                    .collect();
+                copts.set("volumes", &all.join(","));
+            } else if is_pattern(&spec.location) {
+                copts.set("volumes", &spec.location);
+            }
+        }
         let opened = ce
             .plugin
             .open_medium(
                 cid,
-                &spec.location,
+                &first_location(spec),
                 OpenMode::Read,
                 Some(Box::new(replay)),
                 &copts,
@@ -381,6 +470,8 @@ pub fn open_on(
         medium = Box::new(replay);
     }
 
+    // --salvage drops bad records of the medium the format reads (after any container)
+    let medium: Box<dyn Medium> = if spec.salvage { Box::new(SalvageMedium { inner: medium }) } else { medium };
     let ctx = ProbeContext {
         location: spec.location.clone(),
         record_lengths,
@@ -443,7 +534,10 @@ pub fn open_on(
         components.push((cid.as_str(), &container_decl));
     }
     check_used(&spec.options, &components, spec.lenient)?;
-    let fopts = options_for(&format_id, &finfo.options, &spec.options, config)?;
+    let mut fopts = options_for(&format_id, &finfo.options, &spec.options, config)?;
+    if spec.salvage && declares(&finfo.options, "salvage") {
+        fopts.set("salvage", "");
+    }
     det.format = format_id.clone();
     let reader = fe
         .plugin
@@ -461,28 +555,33 @@ pub fn open_on(
     })
 }
 
-/// An output written under a temporary name and renamed on success.
-#[derive(Debug, Default)]
+/// Outputs written under temporary names and renamed on success (one per volume).
+#[derive(Debug, Default, Clone)]
 pub struct Commit {
-    temp: Option<(PathBuf, PathBuf)>,
+    temps: Arc<std::sync::Mutex<Vec<(PathBuf, PathBuf)>>>,
 }
 
 impl Commit {
-    /// Rename the temporary file to its final name.
-    pub fn commit(mut self) -> Result<()> {
-        if let Some((tmp, fin)) = self.temp.take() {
+    fn add(&self, tmp: PathBuf, fin: PathBuf) {
+        if let Ok(mut t) = self.temps.lock() {
+            t.push((tmp, fin));
+        }
+    }
+    fn take(&self) -> Vec<(PathBuf, PathBuf)> {
+        self.temps.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default()
+    }
+    /// Rename every temporary file to its final name.
+    pub fn commit(self) -> Result<()> {
+        for (tmp, fin) in self.take() {
             std::fs::rename(&tmp, &fin).map_err(|e| {
-                Error::io(
-                    format!("cannot rename {} to {}", tmp.display(), fin.display()),
-                    &e,
-                )
+                Error::io(format!("cannot rename {} to {}", tmp.display(), fin.display()), &e)
             })?;
         }
         Ok(())
     }
-    /// Remove the temporary file (also done on drop).
-    pub fn abort(mut self) {
-        if let Some((tmp, _)) = self.temp.take() {
+    /// Remove the temporary files (also done when the last handle is dropped).
+    pub fn abort(self) {
+        for (tmp, _) in self.take() {
             let _ = std::fs::remove_file(tmp);
         }
     }
@@ -490,8 +589,10 @@ impl Commit {
 
 impl Drop for Commit {
     fn drop(&mut self) {
-        if let Some((tmp, _)) = self.temp.take() {
-            let _ = std::fs::remove_file(tmp);
+        if Arc::strong_count(&self.temps) == 1 {
+            for (tmp, _) in self.take() {
+                let _ = std::fs::remove_file(tmp);
+            }
         }
     }
 }
@@ -557,27 +658,51 @@ pub fn open_output(
     let mopts = options_for(&mid, &minfo.options, &spec.options, config)?;
     let fopts = options_for(&finfo.id, &finfo.options, &spec.options, config)?;
 
-    // Plain files (existing regular files or new names) get temp + rename.
-    let path = Path::new(&spec.location);
-    let is_plain = match std::fs::metadata(path) {
-        Ok(m) => m.is_file(),
-        Err(_) => spec.location != "-" && (mid == "file" || container),
-    };
-    let (location, commit) = if is_plain {
-        let tmp = temp_name(path);
-        (
-            tmp.to_string_lossy().into_owned(),
-            Commit {
-                temp: Some((tmp, path.to_path_buf())),
-            },
-        )
+    // Plain files (existing regular files or new names) get temp + rename, every volume.
+    let mut source = spec.volumes.clone();
+    let first = if is_pattern(&spec.location) {
+        source.pattern = Some(spec.location.clone());
+        expand(&spec.location, 1)
     } else {
-        (spec.location.clone(), Commit::default())
+        spec.location.clone()
     };
+    let plain = |loc: &str| match std::fs::metadata(loc) {
+        Ok(m) => m.is_file(),
+        Err(_) => loc != "-" && (mid == "file" || container),
+    };
+    let commit = Commit::default();
+    let staged = |loc: &str, commit: &Commit| -> String {
+        if plain(loc) {
+            let tmp = temp_name(Path::new(loc));
+            commit.add(tmp.clone(), PathBuf::from(loc));
+            tmp.to_string_lossy().into_owned()
+        } else {
+            loc.to_string()
+        }
+    };
+    let location = staged(&first, &commit);
     let medium = me
         .plugin
         .open_medium(&mid, &location, OpenMode::Write, None, &mopts, host.clone())
-        .map_err(|e| e.in_file(spec.location.clone()))?;
+        .map_err(|e| e.in_file(first.clone()))?;
+    let medium: Box<dyn Medium> = if source.is_empty() {
+        medium
+    } else {
+        let plugin = me.plugin.clone();
+        let (mid2, mopts2, host2, commit2) = (mid.clone(), mopts.clone(), host.clone(), commit.clone());
+        let is_plain_kind = mid == "file" || container;
+        let opener = Box::new(move |name: &str| {
+            let loc = if is_plain_kind && std::fs::metadata(name).map(|m| m.is_file()).unwrap_or(true) {
+                let tmp = temp_name(Path::new(name));
+                commit2.add(tmp.clone(), PathBuf::from(name));
+                tmp.to_string_lossy().into_owned()
+            } else {
+                name.to_string()
+            };
+            plugin.open_medium(&mid2, &loc, OpenMode::Write, None, &mopts2, host2.clone())
+        });
+        Box::new(VolumeSetMedium::new(medium, &first, source, opener, OpenMode::Write))
+    };
     let writer = fe
         .plugin
         .open_writer(
@@ -615,4 +740,64 @@ pub fn check_options_union(
         .map(|(n, d)| (n.as_str(), d.as_slice()))
         .collect();
     check_all_used(options, &comps)
+}
+
+/// The record structure of an input, for `relic media`: the medium (and container) opened
+/// exactly as for reading an archive, but no format.
+pub struct OpenedRecords {
+    pub medium: Box<dyn Medium>,
+    pub medium_id: String,
+    pub container: Option<(String, u32)>,
+    pub notes: Vec<String>,
+}
+
+pub fn open_records(reg: &Registry, spec: &InputSpec, config: &Config, host: Arc<dyn Host>) -> Result<OpenedRecords> {
+    let (base, medium_id, _, _) = open_base(reg, spec, config, host.clone())?;
+    let replay = ReplayMedium::new(base).map_err(|e| e.in_file(spec.location.clone()))?;
+    let ctx = ProbeContext {
+        location: spec.location.clone(),
+        record_lengths: replay.record_lengths().to_vec(),
+        ..Default::default()
+    };
+    let mut notes = vec![];
+    let explicit = match spec.medium.as_deref().map(|m| reg.medium(m)).transpose()? {
+        Some((_, m)) if m.container => Some((m.id.clone(), u32::MAX)),
+        Some(_) => return Ok(OpenedRecords { medium: Box::new(replay), medium_id, container: None, notes }),
+        None => None,
+    };
+    let container = match explicit {
+        Some(c) => Some(c),
+        None => {
+            let mut bids: Vec<(u32, String)> = reg
+                .media()
+                .filter(|(_, m)| m.container && m.read)
+                .map(|(e, m)| (e.plugin.probe(&m.id, replay.head(), &ctx), m.id.clone()))
+                .filter(|(b, _)| *b > 0)
+                .collect();
+            bids.sort_by_key(|b| std::cmp::Reverse(b.0));
+            let raw_best = reg
+                .formats()
+                .filter(|(_, f)| f.read && f.input == InputKind::Medium)
+                .map(|(e, f)| e.plugin.probe(&f.id, replay.head(), &ctx))
+                .max()
+                .unwrap_or(0);
+            if let (Some((b1, i1)), Some((b2, i2))) = (bids.first(), bids.get(1)) {
+                if b1 == b2 {
+                    notes.push(format!("container is ambiguous: {i1} and {i2} both fit ({b1} bits); using {i1}"));
+                }
+            }
+            bids.first().filter(|(b, _)| *b > raw_best).map(|(b, i)| (i.clone(), *b))
+        }
+    };
+    let Some((cid, cbid)) = container else {
+        return Ok(OpenedRecords { medium: Box::new(replay), medium_id, container: None, notes });
+    };
+    let (ce, cinfo) = reg.medium(&cid)?;
+    let copts = options_for(&cid, &cinfo.options, &spec.options, config)?;
+    let m = ce
+        .plugin
+        .open_medium(&cid, &first_location(spec), OpenMode::Read, Some(Box::new(replay)), &copts, host)
+        .map_err(|e| e.in_file(spec.location.clone()))?;
+    let m: Box<dyn Medium> = if spec.salvage { Box::new(SalvageMedium { inner: m }) } else { m };
+    Ok(OpenedRecords { medium: m, medium_id, container: Some((cid, cbid)), notes })
 }

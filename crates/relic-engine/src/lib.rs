@@ -23,6 +23,7 @@ pub mod media;
 pub mod ops;
 pub mod pipeline;
 pub mod registry;
+pub mod volumes;
 
 pub use config::Config;
 pub use detect::{InputSpec, OutputSpec};

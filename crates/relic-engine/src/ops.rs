@@ -434,3 +434,62 @@ mod tests {
         assert_eq!(h, vec![(0, 15), (20, 1)]);
     }
 }
+
+/// One object of a medium's structure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    Record { file: u64, record: u64, len: u64, bad: bool },
+    Mark { file: u64 },
+    /// The medium ended after `marks` tape marks.
+    End { marks: u64, end_of_medium: bool },
+}
+
+/// Walk every record and tape mark of an input (`relic media`), in bounded memory.
+pub fn media(
+    reg: &Registry,
+    input: &InputSpec,
+    config: &Config,
+    host: Arc<dyn Host>,
+    stats: Arc<Stats>,
+    mut each: impl FnMut(&MediaEvent) -> bool,
+) -> Result<crate::detect::OpenedRecords> {
+    use relic_model::RecordStatus;
+    let mut opened = crate::detect::open_records(reg, input, config, host.clone())?;
+    let mut buf = vec![0u8; (opened.medium.info().max_record as usize).clamp(64 * 1024, 16 << 20)];
+    let (mut file, mut record) = (0u64, 0u64);
+    loop {
+        if host.cancelled() {
+            return Err(relic_model::Error::new(relic_model::ErrorKind::Cancelled, "interrupted"));
+        }
+        let r = opened.medium.read_record(&mut buf).map_err(|e| e.in_file(input.location.clone()))?;
+        let ev = match r.status {
+            RecordStatus::TooSmall => {
+                if r.len > relic_plugin_sdk::stream::MAX_RECORD {
+                    return Err(relic_model::Error::corrupt(format!("record of {} bytes", r.len))
+                        .in_file(input.location.clone()));
+                }
+                buf.resize(r.len, 0);
+                continue;
+            }
+            RecordStatus::Data | RecordStatus::Bad => {
+                Stats::add(&stats.bytes_in, r.len as u64);
+                let ev = MediaEvent::Record { file, record, len: r.len as u64, bad: r.status == RecordStatus::Bad };
+                record += 1;
+                ev
+            }
+            RecordStatus::TapeMark => {
+                let ev = MediaEvent::Mark { file };
+                file += 1;
+                record = 0;
+                ev
+            }
+            RecordStatus::EndOfData | RecordStatus::EndOfMedium => {
+                each(&MediaEvent::End { marks: file, end_of_medium: r.status == RecordStatus::EndOfMedium });
+                return Ok(opened);
+            }
+        };
+        if !each(&ev) {
+            return Ok(opened);
+        }
+    }
+}

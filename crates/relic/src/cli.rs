@@ -47,15 +47,45 @@ pub struct Globals {
     pub no_config: bool,
 }
 
+/// How the volumes of a multi-volume set are found, and damage handling.
+#[derive(Debug, Default, Args)]
+pub struct VolumeArgs {
+    /// Another volume of the input set, in order (repeatable; a location with %03d is a
+    /// numbered set by itself)
+    #[arg(long = "volume", value_name = "LOCATION")]
+    pub volumes: Vec<String>,
+    /// Run `CMD N` to mount or name volume N (its first output line is the location)
+    #[arg(long, value_name = "CMD")]
+    pub next_volume: Option<String>,
+    /// Skip bad records and damaged headers, count them and go on
+    #[arg(long)]
+    pub salvage: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List the formats and media the loaded plugins provide
     Formats,
     /// List loaded plugins: name, version, ABI, file, what they provide
     Plugins,
+    /// Show the record structure of an input: container, tape files, records, marks
+    Media {
+        input: String,
+        /// One JSON object per record, mark and end
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_name = "MEDIUM")]
+        medium: Option<String>,
+        #[command(flatten)]
+        vol: VolumeArgs,
+        #[arg(short = 'o', long = "opt", value_name = "NAME=VALUE")]
+        opt: Vec<String>,
+    },
     /// Show how an input was recognised, its volume label and counts
     Info {
         input: String,
+        #[command(flatten)]
+        vol: VolumeArgs,
         #[arg(long, value_name = "FORMAT")]
         from: Option<String>,
         #[arg(long, value_name = "MEDIUM")]
@@ -66,8 +96,11 @@ pub enum Command {
     /// List the entries of an archive
     List {
         input: String,
-        /// Only entries matching these glob patterns (and what is below them)
+        /// Further volumes of the set (existing files), then glob patterns selecting entries
+        /// (and what is below them)
         patterns: Vec<String>,
+        #[command(flatten)]
+        vol: VolumeArgs,
         /// ls -l style
         #[arg(short, long)]
         long: bool,
@@ -84,7 +117,10 @@ pub enum Command {
     /// Extract an archive into a directory
     Extract {
         input: String,
+        /// Further volumes of the set (existing files), then glob patterns
         patterns: Vec<String>,
+        #[command(flatten)]
+        vol: VolumeArgs,
         /// Target directory
         #[arg(short = 'C', long = "directory", default_value = ".")]
         directory: PathBuf,
@@ -101,7 +137,10 @@ pub enum Command {
     /// Convert an archive to another format
     Convert {
         input: String,
+        /// Output location (a %03d pattern writes a numbered volume set)
         output: String,
+        #[command(flatten)]
+        vol: VolumeArgs,
         #[arg(long, value_name = "FORMAT")]
         to: String,
         #[arg(long, value_name = "FORMAT")]
@@ -125,6 +164,9 @@ pub enum Command {
     Create {
         dir: String,
         output: String,
+        /// Run `CMD N` to mount or name output volume N
+        #[arg(long, value_name = "CMD")]
+        next_volume: Option<String>,
         #[arg(long, value_name = "FORMAT")]
         to: String,
         #[arg(long, value_name = "MEDIUM")]
@@ -326,4 +368,14 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+}
+
+/// Split the words after an input into further volumes (leading words that name existing
+/// files or devices) and patterns (the rest).
+pub fn split_volumes(words: &[String]) -> (Vec<String>, Vec<String>) {
+    let n = words
+        .iter()
+        .take_while(|w| std::fs::metadata(w).map(|m| !m.is_dir()).unwrap_or(false))
+        .count();
+    (words[..n].to_vec(), words[n..].to_vec())
 }
