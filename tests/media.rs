@@ -6,7 +6,8 @@ use crate::util::*;
 
 /// (kind, len, bad) of every object the Python generator put into `name`.
 fn expected(name: &str) -> Vec<(String, u64, bool)> {
-    let text = std::fs::read_to_string(fixtures().join("tape-image/expected.json")).expect("expected.json");
+    let text = std::fs::read_to_string(fixtures().join("tape-image/expected.json"))
+        .expect("expected.json");
     let v: serde_json::Value = serde_json::from_str(&text).expect("json");
     v[name]
         .as_array()
@@ -31,7 +32,11 @@ fn media_json(path: &std::path::Path, extra: &[&str]) -> (Vec<(String, u64, bool
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).expect("a JSON object per line");
-            (v["kind"].as_str().expect("kind").to_string(), v["len"].as_u64().unwrap_or(0), v["bad"].as_bool().unwrap_or(false))
+            (
+                v["kind"].as_str().expect("kind").to_string(),
+                v["len"].as_u64().unwrap_or(0),
+                v["bad"].as_bool().unwrap_or(false),
+            )
         })
         .collect();
     (objs, o)
@@ -39,7 +44,14 @@ fn media_json(path: &std::path::Path, extra: &[&str]) -> (Vec<(String, u64, bool
 
 #[test]
 fn media_json_matches_the_independent_generator_for_every_container() {
-    for name in ["common.simh.tap", "common.e11.tap", "common.tpc", "common.aws", "common.het", "big.aws"] {
+    for name in [
+        "common.simh.tap",
+        "common.e11.tap",
+        "common.tpc",
+        "common.aws",
+        "common.het",
+        "big.aws",
+    ] {
         let (got, o) = media_json(&fixtures().join("tape-image").join(name), &[]);
         o.ok();
         let mut want = expected(name);
@@ -50,10 +62,18 @@ fn media_json_matches_the_independent_generator_for_every_container() {
 
 #[test]
 fn media_summary_names_container_and_files() {
-    let o = relic(&[os("media"), fixtures().join("tape-image/common.simh.tap").as_os_str()]);
+    let o = relic(&[
+        os("media"),
+        fixtures().join("tape-image/common.simh.tap").as_os_str(),
+    ]);
     o.ok();
     assert!(o.stdout.contains("container:  simh"), "{}", o.stdout);
-    assert!(o.stdout.contains("file 0: 3 records, 10593 bytes; sizes 80 x1, 513 x1, 10000 x1"), "{}", o.stdout);
+    assert!(
+        o.stdout
+            .contains("file 0: 3 records, 10593 bytes; sizes 80 x1, 513 x1, 10000 x1"),
+        "{}",
+        o.stdout
+    );
 }
 
 #[test]
@@ -66,5 +86,10 @@ fn salvage_drops_bad_records_and_counts_them() {
     o.ok();
     assert_eq!(salvaged.len(), all.len() - bad);
     assert!(salvaged.iter().all(|r| !r.2));
-    assert!(o.stderr.contains(&format!("--salvage skipped {bad} bad records")), "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains(&format!("--salvage skipped {bad} bad records")),
+        "{}",
+        o.stderr
+    );
 }

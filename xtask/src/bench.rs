@@ -204,7 +204,12 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let cat_img = measure(cat_cmd(&[&image]))?;
     row("cat image.tap (reference)", image_size, &cat_img, None);
     let m = measure(relic_cmd(&["media".as_ref(), image.as_os_str()]))?;
-    row(&format!("relic media {} MiB SIMH image", image_size >> 20), image_size, &m, Some(&cat_img));
+    row(
+        &format!("relic media {} MiB SIMH image", image_size >> 20),
+        image_size,
+        &m,
+        Some(&cat_img),
+    );
     println!(
         "media layer: {:.2}x the throughput of cat (goal >= 0.8x)",
         cat_img.secs / m.secs

@@ -77,7 +77,14 @@ fn test(extra: &[String]) -> Result<()> {
         let mut d = cargo();
         d.args(["test", "--workspace", "--doc", "--quiet"]);
         run(d)?;
-        t.args(["nextest", "run", "--workspace", "--no-fail-fast", "--config-file", "xtask/nextest.toml"]);
+        t.args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--no-fail-fast",
+            "--config-file",
+            "xtask/nextest.toml",
+        ]);
         t.args(extra);
         run(t)
     } else {

@@ -211,7 +211,13 @@ pub fn open_base(
         let opener = Box::new(move |name: &str| {
             plugin.open_medium(&id2, name, OpenMode::Read, None, &opts2, host.clone())
         });
-        Box::new(VolumeSetMedium::new(m, &first, source, opener, OpenMode::Read))
+        Box::new(VolumeSetMedium::new(
+            m,
+            &first,
+            source,
+            opener,
+            OpenMode::Read,
+        ))
     };
     Ok((m, id, bid, opts))
 }
@@ -471,7 +477,11 @@ pub fn open_on(
     }
 
     // --salvage drops bad records of the medium the format reads (after any container)
-    let medium: Box<dyn Medium> = if spec.salvage { Box::new(SalvageMedium { inner: medium }) } else { medium };
+    let medium: Box<dyn Medium> = if spec.salvage {
+        Box::new(SalvageMedium { inner: medium })
+    } else {
+        medium
+    };
     let ctx = ProbeContext {
         location: spec.location.clone(),
         record_lengths,
@@ -568,13 +578,19 @@ impl Commit {
         }
     }
     fn take(&self) -> Vec<(PathBuf, PathBuf)> {
-        self.temps.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default()
+        self.temps
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default()
     }
     /// Rename every temporary file to its final name.
     pub fn commit(self) -> Result<()> {
         for (tmp, fin) in self.take() {
             std::fs::rename(&tmp, &fin).map_err(|e| {
-                Error::io(format!("cannot rename {} to {}", tmp.display(), fin.display()), &e)
+                Error::io(
+                    format!("cannot rename {} to {}", tmp.display(), fin.display()),
+                    &e,
+                )
             })?;
         }
         Ok(())
@@ -689,19 +705,27 @@ pub fn open_output(
         medium
     } else {
         let plugin = me.plugin.clone();
-        let (mid2, mopts2, host2, commit2) = (mid.clone(), mopts.clone(), host.clone(), commit.clone());
+        let (mid2, mopts2, host2, commit2) =
+            (mid.clone(), mopts.clone(), host.clone(), commit.clone());
         let is_plain_kind = mid == "file" || container;
         let opener = Box::new(move |name: &str| {
-            let loc = if is_plain_kind && std::fs::metadata(name).map(|m| m.is_file()).unwrap_or(true) {
-                let tmp = temp_name(Path::new(name));
-                commit2.add(tmp.clone(), PathBuf::from(name));
-                tmp.to_string_lossy().into_owned()
-            } else {
-                name.to_string()
-            };
+            let loc =
+                if is_plain_kind && std::fs::metadata(name).map(|m| m.is_file()).unwrap_or(true) {
+                    let tmp = temp_name(Path::new(name));
+                    commit2.add(tmp.clone(), PathBuf::from(name));
+                    tmp.to_string_lossy().into_owned()
+                } else {
+                    name.to_string()
+                };
             plugin.open_medium(&mid2, &loc, OpenMode::Write, None, &mopts2, host2.clone())
         });
-        Box::new(VolumeSetMedium::new(medium, &first, source, opener, OpenMode::Write))
+        Box::new(VolumeSetMedium::new(
+            medium,
+            &first,
+            source,
+            opener,
+            OpenMode::Write,
+        ))
     };
     let writer = fe
         .plugin
@@ -751,7 +775,12 @@ pub struct OpenedRecords {
     pub notes: Vec<String>,
 }
 
-pub fn open_records(reg: &Registry, spec: &InputSpec, config: &Config, host: Arc<dyn Host>) -> Result<OpenedRecords> {
+pub fn open_records(
+    reg: &Registry,
+    spec: &InputSpec,
+    config: &Config,
+    host: Arc<dyn Host>,
+) -> Result<OpenedRecords> {
     let (base, medium_id, _, _) = open_base(reg, spec, config, host.clone())?;
     let replay = ReplayMedium::new(base).map_err(|e| e.in_file(spec.location.clone()))?;
     let ctx = ProbeContext {
@@ -762,7 +791,14 @@ pub fn open_records(reg: &Registry, spec: &InputSpec, config: &Config, host: Arc
     let mut notes = vec![];
     let explicit = match spec.medium.as_deref().map(|m| reg.medium(m)).transpose()? {
         Some((_, m)) if m.container => Some((m.id.clone(), u32::MAX)),
-        Some(_) => return Ok(OpenedRecords { medium: Box::new(replay), medium_id, container: None, notes }),
+        Some(_) => {
+            return Ok(OpenedRecords {
+                medium: Box::new(replay),
+                medium_id,
+                container: None,
+                notes,
+            })
+        }
         None => None,
     };
     let container = match explicit {
@@ -783,21 +819,46 @@ pub fn open_records(reg: &Registry, spec: &InputSpec, config: &Config, host: Arc
                 .unwrap_or(0);
             if let (Some((b1, i1)), Some((b2, i2))) = (bids.first(), bids.get(1)) {
                 if b1 == b2 {
-                    notes.push(format!("container is ambiguous: {i1} and {i2} both fit ({b1} bits); using {i1}"));
+                    notes.push(format!(
+                        "container is ambiguous: {i1} and {i2} both fit ({b1} bits); using {i1}"
+                    ));
                 }
             }
-            bids.first().filter(|(b, _)| *b > raw_best).map(|(b, i)| (i.clone(), *b))
+            bids.first()
+                .filter(|(b, _)| *b > raw_best)
+                .map(|(b, i)| (i.clone(), *b))
         }
     };
     let Some((cid, cbid)) = container else {
-        return Ok(OpenedRecords { medium: Box::new(replay), medium_id, container: None, notes });
+        return Ok(OpenedRecords {
+            medium: Box::new(replay),
+            medium_id,
+            container: None,
+            notes,
+        });
     };
     let (ce, cinfo) = reg.medium(&cid)?;
     let copts = options_for(&cid, &cinfo.options, &spec.options, config)?;
     let m = ce
         .plugin
-        .open_medium(&cid, &first_location(spec), OpenMode::Read, Some(Box::new(replay)), &copts, host)
+        .open_medium(
+            &cid,
+            &first_location(spec),
+            OpenMode::Read,
+            Some(Box::new(replay)),
+            &copts,
+            host,
+        )
         .map_err(|e| e.in_file(spec.location.clone()))?;
-    let m: Box<dyn Medium> = if spec.salvage { Box::new(SalvageMedium { inner: m }) } else { m };
-    Ok(OpenedRecords { medium: m, medium_id, container: Some((cid, cbid)), notes })
+    let m: Box<dyn Medium> = if spec.salvage {
+        Box::new(SalvageMedium { inner: m })
+    } else {
+        m
+    };
+    Ok(OpenedRecords {
+        medium: m,
+        medium_id,
+        container: Some((cid, cbid)),
+        notes,
+    })
 }

@@ -438,10 +438,20 @@ mod tests {
 /// One object of a medium's structure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaEvent {
-    Record { file: u64, record: u64, len: u64, bad: bool },
-    Mark { file: u64 },
+    Record {
+        file: u64,
+        record: u64,
+        len: u64,
+        bad: bool,
+    },
+    Mark {
+        file: u64,
+    },
     /// The medium ended after `marks` tape marks.
-    End { marks: u64, end_of_medium: bool },
+    End {
+        marks: u64,
+        end_of_medium: bool,
+    },
 }
 
 /// Walk every record and tape mark of an input (`relic media`), in bounded memory.
@@ -459,21 +469,34 @@ pub fn media(
     let (mut file, mut record) = (0u64, 0u64);
     loop {
         if host.cancelled() {
-            return Err(relic_model::Error::new(relic_model::ErrorKind::Cancelled, "interrupted"));
+            return Err(relic_model::Error::new(
+                relic_model::ErrorKind::Cancelled,
+                "interrupted",
+            ));
         }
-        let r = opened.medium.read_record(&mut buf).map_err(|e| e.in_file(input.location.clone()))?;
+        let r = opened
+            .medium
+            .read_record(&mut buf)
+            .map_err(|e| e.in_file(input.location.clone()))?;
         let ev = match r.status {
             RecordStatus::TooSmall => {
                 if r.len > relic_plugin_sdk::stream::MAX_RECORD {
-                    return Err(relic_model::Error::corrupt(format!("record of {} bytes", r.len))
-                        .in_file(input.location.clone()));
+                    return Err(
+                        relic_model::Error::corrupt(format!("record of {} bytes", r.len))
+                            .in_file(input.location.clone()),
+                    );
                 }
                 buf.resize(r.len, 0);
                 continue;
             }
             RecordStatus::Data | RecordStatus::Bad => {
                 Stats::add(&stats.bytes_in, r.len as u64);
-                let ev = MediaEvent::Record { file, record, len: r.len as u64, bad: r.status == RecordStatus::Bad };
+                let ev = MediaEvent::Record {
+                    file,
+                    record,
+                    len: r.len as u64,
+                    bad: r.status == RecordStatus::Bad,
+                };
                 record += 1;
                 ev
             }
@@ -484,7 +507,10 @@ pub fn media(
                 ev
             }
             RecordStatus::EndOfData | RecordStatus::EndOfMedium => {
-                each(&MediaEvent::End { marks: file, end_of_medium: r.status == RecordStatus::EndOfMedium });
+                each(&MediaEvent::End {
+                    marks: file,
+                    end_of_medium: r.status == RecordStatus::EndOfMedium,
+                });
                 return Ok(opened);
             }
         };

@@ -13,7 +13,9 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::Command;
 
-use relic_model::{Error, Medium, MediumInfo, OpenMode, Position, RecordRead, Result, Space, WriteStatus};
+use relic_model::{
+    Error, Medium, MediumInfo, OpenMode, Position, RecordRead, Result, Space, WriteStatus,
+};
 
 /// How the next volume is found.
 #[derive(Debug, Clone, Default)]
@@ -74,8 +76,21 @@ pub struct VolumeSetMedium {
 }
 
 impl VolumeSetMedium {
-    pub fn new(first: Box<dyn Medium>, location: &str, source: VolumeSource, open: Opener, mode: OpenMode) -> Self {
-        VolumeSetMedium { current: first, location: location.to_string(), volume: 1, source, open, mode }
+    pub fn new(
+        first: Box<dyn Medium>,
+        location: &str,
+        source: VolumeSource,
+        open: Opener,
+        mode: OpenMode,
+    ) -> Self {
+        VolumeSetMedium {
+            current: first,
+            location: location.to_string(),
+            volume: 1,
+            source,
+            open,
+            mode,
+        }
     }
 
     fn name_for(&mut self, n: u32) -> Result<Option<String>> {
@@ -104,19 +119,35 @@ impl VolumeSetMedium {
                     String::from_utf8_lossy(&out.stderr).trim()
                 )));
             }
-            let line = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").trim().to_string();
-            return Ok(Some(if line.is_empty() { self.location.clone() } else { line }));
+            let line = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            return Ok(Some(if line.is_empty() {
+                self.location.clone()
+            } else {
+                line
+            }));
         }
         if self.source.prompt && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
             eprint!("relic: insert volume {n} and press Enter, or type its location (empty line: same place; 'q' to stop): ");
             let _ = std::io::stderr().flush();
             let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line).map_err(|e| Error::io("reading the terminal", &e))?;
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| Error::io("reading the terminal", &e))?;
             let line = line.trim();
             if line == "q" {
                 return Ok(None);
             }
-            return Ok(Some(if line.is_empty() { self.location.clone() } else { line.to_string() }));
+            return Ok(Some(if line.is_empty() {
+                self.location.clone()
+            } else {
+                line.to_string()
+            }));
         }
         Ok(None)
     }
@@ -136,7 +167,10 @@ impl Medium for VolumeSetMedium {
         self.current.write_tape_mark()
     }
     fn position(&self) -> Position {
-        Position { volume: self.volume, ..self.current.position() }
+        Position {
+            volume: self.volume,
+            ..self.current.position()
+        }
     }
     fn space(&mut self, op: Space, count: i64) -> Result<i64> {
         self.current.space(op, count)
@@ -150,7 +184,9 @@ impl Medium for VolumeSetMedium {
         if number < 2 {
             return Ok(false);
         }
-        let Some(name) = self.name_for(number)? else { return Ok(false) };
+        let Some(name) = self.name_for(number)? else {
+            return Ok(false);
+        };
         if self.mode == OpenMode::Write {
             self.current.finish()?;
         }
@@ -171,7 +207,12 @@ mod tests {
 
     #[test]
     fn patterns() {
-        assert!(is_pattern("out.%03d") && is_pattern("vol%d.img") && !is_pattern("100%.img") && !is_pattern("a"));
+        assert!(
+            is_pattern("out.%03d")
+                && is_pattern("vol%d.img")
+                && !is_pattern("100%.img")
+                && !is_pattern("a")
+        );
         assert_eq!(expand("out.%03d", 2), "out.002");
         assert_eq!(expand("v%d.tap", 12), "v12.tap");
     }
@@ -184,7 +225,10 @@ mod tests {
         let mut m = VolumeSetMedium::new(
             Box::new(MemoryMedium::new(0)),
             "v1",
-            VolumeSource { more: vec!["v2".into()], ..Default::default() },
+            VolumeSource {
+                more: vec!["v2".into()],
+                ..Default::default()
+            },
             Box::new(move |name| {
                 l2.lock().expect("lock").push(name.to_string());
                 Ok(Box::new(MemoryMedium::new(0)) as Box<dyn Medium>)
@@ -203,7 +247,10 @@ mod tests {
         let mut m = VolumeSetMedium::new(
             Box::new(MemoryMedium::new(0)),
             "/dev/tape",
-            VolumeSource { hook: Some("echo /tmp/vol-$RELIC_VOLUME; true".into()), ..Default::default() },
+            VolumeSource {
+                hook: Some("echo /tmp/vol-$RELIC_VOLUME; true".into()),
+                ..Default::default()
+            },
             Box::new(|name| {
                 assert_eq!(name, "/tmp/vol-2");
                 Ok(Box::new(MemoryMedium::new(0)) as Box<dyn Medium>)
@@ -214,7 +261,10 @@ mod tests {
         let mut failing = VolumeSetMedium::new(
             Box::new(MemoryMedium::new(0)),
             "x",
-            VolumeSource { hook: Some("exit 3; true".into()), ..Default::default() },
+            VolumeSource {
+                hook: Some("exit 3; true".into()),
+                ..Default::default()
+            },
             Box::new(|_| Ok(Box::new(MemoryMedium::new(0)) as Box<dyn Medium>)),
             OpenMode::Read,
         );

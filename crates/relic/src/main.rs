@@ -102,7 +102,12 @@ fn run(args: Vec<String>) -> Result<i32, Error> {
         hook: v.next_volume.clone(),
         prompt: true,
     };
-    let input = |location: String, format: Option<String>, medium: Option<String>, options: Vec<(String, String)>, v: &cli::VolumeArgs, more: Vec<String>| InputSpec {
+    let input = |location: String,
+                 format: Option<String>,
+                 medium: Option<String>,
+                 options: Vec<(String, String)>,
+                 v: &cli::VolumeArgs,
+                 more: Vec<String>| InputSpec {
         location,
         format,
         medium,
@@ -114,20 +119,56 @@ fn run(args: Vec<String>) -> Result<i32, Error> {
     let code = match cli.command {
         Command::Formats => cmd_formats(&ctx),
         Command::Plugins => cmd_plugins(&ctx),
-        Command::Media { input: i, json, medium, vol, opt } => {
+        Command::Media {
+            input: i,
+            json,
+            medium,
+            vol,
+            opt,
+        } => {
             options.extend(cli::parse_kv(&opt)?);
             cmd_media(&ctx, input(i, None, medium, options, &vol, vec![]), json)
         }
-        Command::Info { input: i, vol, from, medium, opt } => {
+        Command::Info {
+            input: i,
+            vol,
+            from,
+            medium,
+            opt,
+        } => {
             options.extend(cli::parse_kv(&opt)?);
             cmd_info(&ctx, input(i, from, medium, options, &vol, vec![]))
         }
-        Command::List { input: i, patterns, vol, long, json, from, medium, opt } => {
+        Command::List {
+            input: i,
+            patterns,
+            vol,
+            long,
+            json,
+            from,
+            medium,
+            opt,
+        } => {
             options.extend(cli::parse_kv(&opt)?);
             let (more, patterns) = cli::split_volumes(&patterns);
-            cmd_list(&ctx, input(i, from, medium, options, &vol, more), &patterns, long, json)
+            cmd_list(
+                &ctx,
+                input(i, from, medium, options, &vol, more),
+                &patterns,
+                long,
+                json,
+            )
         }
-        Command::Extract { input: i, patterns, vol, directory, from, medium, strict, opt } => {
+        Command::Extract {
+            input: i,
+            patterns,
+            vol,
+            directory,
+            from,
+            medium,
+            strict,
+            opt,
+        } => {
             options.extend(cli::parse_kv(&opt)?);
             let (more, patterns) = cli::split_volumes(&patterns);
             let inp = input(i, from, medium, options.clone(), &vol, more);
@@ -141,7 +182,18 @@ fn run(args: Vec<String>) -> Result<i32, Error> {
             };
             cmd_convert(&ctx, inp, output, strict, false, patterns)
         }
-        Command::Convert { input: i, output, vol, to, from, medium, out_medium, strict, skip_absent, opt } => {
+        Command::Convert {
+            input: i,
+            output,
+            vol,
+            to,
+            from,
+            medium,
+            out_medium,
+            strict,
+            skip_absent,
+            opt,
+        } => {
             options.extend(cli::parse_kv(&opt)?);
             let o = OutputSpec {
                 location: output,
@@ -149,31 +201,68 @@ fn run(args: Vec<String>) -> Result<i32, Error> {
                 medium: out_medium,
                 options: options.clone(),
                 lenient: false,
-                volumes: relic_engine::volumes::VolumeSource { hook: vol.next_volume.clone(), prompt: true, ..Default::default() },
+                volumes: relic_engine::volumes::VolumeSource {
+                    hook: vol.next_volume.clone(),
+                    prompt: true,
+                    ..Default::default()
+                },
             };
             let i = input(i, from, medium, options, &vol, vec![]);
             cmd_convert(&ctx, i, o, strict, skip_absent, vec![])
         }
-        Command::Create { dir, output, next_volume, to, out_medium, strict, opt } => {
+        Command::Create {
+            dir,
+            output,
+            next_volume,
+            to,
+            out_medium,
+            strict,
+            opt,
+        } => {
             options.extend(cli::parse_kv(&opt)?);
             if !std::path::Path::new(&dir).is_dir() {
                 return Err(Error::config(format!("'{dir}' is not a directory")));
             }
-            let i = InputSpec { location: dir, format: Some("fs".into()), options: options.clone(), ..Default::default() };
+            let i = InputSpec {
+                location: dir,
+                format: Some("fs".into()),
+                options: options.clone(),
+                ..Default::default()
+            };
             let o = OutputSpec {
                 location: output,
                 format: to,
                 medium: out_medium,
                 options,
                 lenient: false,
-                volumes: relic_engine::volumes::VolumeSource { hook: next_volume, prompt: true, ..Default::default() },
+                volumes: relic_engine::volumes::VolumeSource {
+                    hook: next_volume,
+                    prompt: true,
+                    ..Default::default()
+                },
             };
             cmd_convert(&ctx, i, o, strict, false, vec![])
         }
-        Command::Verify { a, b, from_a, from_b, opt } => {
+        Command::Verify {
+            a,
+            b,
+            from_a,
+            from_b,
+            opt,
+        } => {
             options.extend(cli::parse_kv(&opt)?);
-            let a = InputSpec { location: a, format: from_a, options: options.clone(), ..Default::default() };
-            let b = InputSpec { location: b, format: from_b, options, ..Default::default() };
+            let a = InputSpec {
+                location: a,
+                format: from_a,
+                options: options.clone(),
+                ..Default::default()
+            };
+            let b = InputSpec {
+                location: b,
+                format: from_b,
+                options,
+                ..Default::default()
+            };
             cmd_verify(&ctx, a, b)
         }
     };
@@ -346,14 +435,23 @@ fn cmd_media(ctx: &Ctx, input: InputSpec, json: bool) -> Result<i32, Error> {
     let mut sizes: BTreeMap<u64, u64> = BTreeMap::new();
     let (mut records, mut bad, mut bytes) = (0u64, 0u64, 0u64);
     let mut summary: Vec<String> = Vec::new();
-    let flush = |file: u64, sizes: &mut BTreeMap<u64, u64>, records: &mut u64, bad: &mut u64, bytes: &mut u64, summary: &mut Vec<String>| {
+    let flush = |file: u64,
+                 sizes: &mut BTreeMap<u64, u64>,
+                 records: &mut u64,
+                 bad: &mut u64,
+                 bytes: &mut u64,
+                 summary: &mut Vec<String>| {
         if *records > 0 {
             let hist: Vec<String> = sizes.iter().map(|(s, n)| format!("{s} x{n}")).collect();
             summary.push(format!(
                 "file {file}: {} records, {} bytes{}; sizes {}",
                 records,
                 bytes,
-                if *bad > 0 { format!(", {bad} BAD") } else { String::new() },
+                if *bad > 0 {
+                    format!(", {bad} BAD")
+                } else {
+                    String::new()
+                },
                 hist.join(", ")
             ));
         }
@@ -362,48 +460,92 @@ fn cmd_media(ctx: &Ctx, input: InputSpec, json: bool) -> Result<i32, Error> {
         *bad = 0;
         *bytes = 0;
     };
-    let opened = relic_engine::ops::media(&ctx.registry, &input, &ctx.config, ctx.host.clone(), stats, |ev| {
-        if json {
-            let v = match ev {
-                MediaEvent::Record { file, record, len, bad } => {
-                    serde_json::json!({"kind": "record", "file": file, "record": record, "len": len, "bad": bad})
+    let opened = relic_engine::ops::media(
+        &ctx.registry,
+        &input,
+        &ctx.config,
+        ctx.host.clone(),
+        stats,
+        |ev| {
+            if json {
+                let v = match ev {
+                    MediaEvent::Record {
+                        file,
+                        record,
+                        len,
+                        bad,
+                    } => {
+                        serde_json::json!({"kind": "record", "file": file, "record": record, "len": len, "bad": bad})
+                    }
+                    MediaEvent::Mark { file } => serde_json::json!({"kind": "mark", "file": file}),
+                    MediaEvent::End {
+                        marks,
+                        end_of_medium,
+                    } => {
+                        serde_json::json!({"kind": "end", "marks": marks, "end_of_medium": end_of_medium})
+                    }
+                };
+                open = emit(&mut out, &v.to_string());
+                return open;
+            }
+            match ev {
+                MediaEvent::Record { len, bad: b, .. } => {
+                    *sizes.entry(*len).or_default() += 1;
+                    records += 1;
+                    bytes += len;
+                    if *b {
+                        bad += 1;
+                    }
                 }
-                MediaEvent::Mark { file } => serde_json::json!({"kind": "mark", "file": file}),
-                MediaEvent::End { marks, end_of_medium } => {
-                    serde_json::json!({"kind": "end", "marks": marks, "end_of_medium": end_of_medium})
+                MediaEvent::Mark { file } => {
+                    flush(
+                        *file,
+                        &mut sizes,
+                        &mut records,
+                        &mut bad,
+                        &mut bytes,
+                        &mut summary,
+                    );
+                    summary.push(format!("tape mark after file {file}"));
                 }
-            };
-            open = emit(&mut out, &v.to_string());
-            return open;
-        }
-        match ev {
-            MediaEvent::Record { len, bad: b, .. } => {
-                *sizes.entry(*len).or_default() += 1;
-                records += 1;
-                bytes += len;
-                if *b {
-                    bad += 1;
+                MediaEvent::End {
+                    marks,
+                    end_of_medium,
+                } => {
+                    flush(
+                        *marks,
+                        &mut sizes,
+                        &mut records,
+                        &mut bad,
+                        &mut bytes,
+                        &mut summary,
+                    );
+                    summary.push(format!(
+                        "{} after {marks} tape mark(s)",
+                        if *end_of_medium {
+                            "end of medium"
+                        } else {
+                            "end of data"
+                        }
+                    ));
                 }
             }
-            MediaEvent::Mark { file } => {
-                flush(*file, &mut sizes, &mut records, &mut bad, &mut bytes, &mut summary);
-                summary.push(format!("tape mark after file {file}"));
-            }
-            MediaEvent::End { marks, end_of_medium } => {
-                flush(*marks, &mut sizes, &mut records, &mut bad, &mut bytes, &mut summary);
-                summary.push(format!(
-                    "{} after {marks} tape mark(s)",
-                    if *end_of_medium { "end of medium" } else { "end of data" }
-                ));
-            }
-        }
-        true
-    })?;
+            true
+        },
+    )?;
     if !json {
         let _ = writeln!(out, "input:      {}", input.location);
         let _ = writeln!(out, "medium:     {}", opened.medium_id);
         if let Some((c, b)) = &opened.container {
-            let _ = writeln!(out, "container:  {c} ({})", if *b == u32::MAX { "given".into() } else { format!("bid {b}") });
+            let _ = writeln!(
+                out,
+                "container:  {c} ({})",
+                if *b == u32::MAX {
+                    "given".into()
+                } else {
+                    format!("bid {b}")
+                }
+            );
         }
         for l in summary {
             if !emit(&mut out, &l) {

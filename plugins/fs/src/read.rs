@@ -219,7 +219,7 @@ impl FsReader {
                 } else {
                     4096
                 };
-                self.current = Some(OpenFile {
+                let mut of = OpenFile {
                     file,
                     path: rel.clone(),
                     size: e.size,
@@ -229,7 +229,10 @@ impl FsReader {
                     sparse: true,
                     padding: false,
                     mtime: (meta.mtime(), meta.mtime_nsec()),
-                });
+                    plan: None,
+                };
+                e.data_map = of.plan_map();
+                self.current = Some(of);
             }
             EntryKind::Symlink => match std::fs::read_link(path) {
                 Ok(t) => e.link_target = Some(t.into_os_string().into_vec()),
@@ -453,9 +456,38 @@ struct OpenFile {
     /// The file shrank or failed to read: the rest is delivered as zeros.
     padding: bool,
     mtime: (i64, i64),
+    /// The data runs announced in the entry's `data_map`; chunks follow them exactly.
+    plan: Option<Vec<(u64, u64)>>,
 }
 
 impl OpenFile {
+    /// Find the data runs up front (SEEK_DATA/SEEK_HOLE only, nothing is read) so writers
+    /// that put the hole map before the data can stream. The chunks then follow this plan,
+    /// so what the entry announced is what is delivered even if the file changes.
+    fn plan_map(&mut self) -> Option<Vec<(u64, u64)>> {
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        let mut pos = 0;
+        while pos < self.size {
+            self.pos = pos;
+            match self.locate() {
+                Region::Hole(len) => pos += len.max(1),
+                Region::Data(end) => {
+                    let end = end.max(pos + 1).min(self.size);
+                    runs.push((pos, end - pos));
+                    pos = end;
+                }
+            }
+            if runs.len() > Entry::MAX_DATA_MAP {
+                self.pos = 0;
+                return None;
+            }
+        }
+        self.pos = 0;
+        self.data_end = 0;
+        self.plan = Some(runs.clone());
+        Some(runs)
+    }
+
     fn next_chunk(&mut self, buf: &mut [u8], host: &HostHandle) -> Result<Chunk> {
         if self.pos >= self.size {
             self.check_unchanged(host);
@@ -524,6 +556,13 @@ impl OpenFile {
     /// Classify what starts at `pos` (which is below `size`).
     fn locate(&mut self) -> Region {
         let (pos, size) = (self.pos, self.size);
+        if let Some(plan) = &self.plan {
+            return match plan.iter().find(|(o, l)| o + l > pos) {
+                None => Region::Hole(size - pos),
+                Some(&(o, _)) if o > pos => Region::Hole(o - pos),
+                Some(&(o, l)) => Region::Data(o + l),
+            };
+        }
         if !self.sparse {
             return Region::Data(size);
         }
@@ -634,7 +673,10 @@ mod tests {
             sparse: true,
             padding: false,
             mtime: (0, 0),
+            plan: None,
         };
+        // the plan announced up front must be exactly the data runs delivered below
+        let planned = of.plan_map().expect("a map");
         let host: HostHandle = std::sync::Arc::new(relic_model::NullHost);
         let mut buf = vec![0u8; 8 * K as usize * K as usize];
         let mut chunks = Vec::new();
@@ -668,6 +710,7 @@ mod tests {
                 },
             ]
         );
+        assert_eq!(planned, vec![(0, 512 * K + blk), (6 * K * K, blk)]);
     }
 
     #[test]

@@ -22,19 +22,23 @@
 //! blocks and the last record is padded to the record size (`record-size`, default
 //! 20 x 512 = 10240), as GNU tar does.
 //!
-//! **Holes and streaming.** A writer is told about holes only as the data arrives
-//! (`write_data`/`write_hole` in offset order), but a sparse member's map and stored size
-//! must precede its data, and the output medium cannot be rewound. So for formats that keep
-//! holes, a regular file's data is gathered before its header is written: in memory up to
-//! [`MEM_SPOOL`] (1 MiB), beyond that in an anonymous temporary file (the `tempfile` crate;
-//! `$TMPDIR`, or the `spool-dir` option), while the map of data runs is kept in memory (16 bytes per run, at most
-//! [`sparse::MAX_RUNS`] runs; past that, holes are written as zeros, with a warning). At
-//! `end_entry` the member is written as a plain file when no hole arrived, as a sparse one
-//! otherwise. Memory stays bounded (about 1 MiB plus the map) for any file size; the cost
-//! is that files larger than 1 MiB are written twice (spool, then archive). With
+//! **Holes and streaming.** A sparse member's map and stored size must precede its data,
+//! and the output medium cannot be rewound. When the reader announced the data runs up
+//! front (`Entry::data_map`: the fs source asks SEEK_DATA, tar and dump readers know their
+//! maps), the header is written at once (plain when the runs cover the whole file, sparse
+//! otherwise) and the data streams straight to the output; the result is byte-for-byte what
+//! the gathering path below writes (tested). Data that then arrives inside an announced hole
+//! is dropped when it is zeros and is an error otherwise (the file changed while archived).
+//!
+//! Without a map, a regular file's data is gathered before its header is written: in memory
+//! up to [`MEM_SPOOL`] (1 MiB), beyond that in an anonymous temporary file (the `tempfile`
+//! crate; `$TMPDIR`, or the `spool-dir` option), while the map of data runs is kept in
+//! memory (16 bytes per run, at most [`sparse::MAX_RUNS`] runs; past that, holes are
+//! written as zeros, with a warning). At `end_entry` the member is written as a plain file
+//! when no hole arrived, as a sparse one otherwise. Memory stays bounded either way; the
+//! cost of the unmapped path is that files larger than 1 MiB are written twice. With
 //! `sparse=no` (and always for ustar) every file streams straight to the output and holes
-//! are written as zeros; the capabilities then say `holes: false`. The model gives writers
-//! no up-front hint that a file is dense; with one, dense files could stream directly.
+//! are written as zeros; the capabilities then say `holes: false`.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -232,6 +236,14 @@ enum Mode {
     Dropped,
     /// Header written; `left` data bytes still to come.
     Direct { left: u64 },
+    /// Sparse header already written from the entry's `data_map`; data streams straight
+    /// to the output. `stored_left` bytes of the announced runs are still to come.
+    Mapped {
+        runs: Vec<(u64, u64)>,
+        idx: usize,
+        stored_left: u64,
+        stored: u64,
+    },
     /// Data gathered until `end_entry`.
     Gather {
         runs: Vec<(u64, u64)>,
@@ -847,10 +859,44 @@ impl<M: Medium> FormatWriter for TarWriter<M> {
                 Mode::Dropped
             }
         } else if self.keeps_holes() {
-            Mode::Gather {
-                runs: Vec::new(),
-                spool: Spool::new(self.opts.spool_dir.clone()),
-                holes: false,
+            match usable_map(entry) {
+                // dense by the reader's own account: a plain member, streamed
+                Some(runs) if runs == [(0, entry.size)] || (entry.size == 0 && runs.is_empty()) => {
+                    if self.write_headers(entry, Layout::Plain { size: entry.size })? {
+                        self.entries += 1;
+                        Mode::Direct { left: entry.size }
+                    } else {
+                        self.dropped += 1;
+                        Mode::Dropped
+                    }
+                }
+                // the map is known: sparse header first, then the data as it comes
+                Some(runs) => {
+                    let stored: u64 = runs.iter().map(|r| r.1).sum();
+                    if self.write_headers(
+                        entry,
+                        Layout::Sparse {
+                            runs: &runs,
+                            stored,
+                        },
+                    )? {
+                        self.entries += 1;
+                        Mode::Mapped {
+                            runs,
+                            idx: 0,
+                            stored_left: stored,
+                            stored,
+                        }
+                    } else {
+                        self.dropped += 1;
+                        Mode::Dropped
+                    }
+                }
+                None => Mode::Gather {
+                    runs: Vec::new(),
+                    spool: Spool::new(self.opts.spool_dir.clone()),
+                    holes: false,
+                },
             }
         } else if self.write_headers(entry, Layout::Plain { size: entry.size })? {
             self.entries += 1;
@@ -894,6 +940,38 @@ impl<M: Medium> FormatWriter for TarWriter<M> {
                     .ok_or_else(|| Error::internal("tar writer used after finish"))?;
                 out.write_all(data)
             }
+            Mode::Mapped {
+                runs,
+                idx,
+                stored_left,
+                ..
+            } => {
+                while *idx < runs.len() && runs[*idx].0 + runs[*idx].1 <= offset {
+                    *idx += 1;
+                }
+                let end = offset + data.len() as u64;
+                let inside = runs
+                    .get(*idx)
+                    .is_some_and(|&(o, l)| o <= offset && end <= o + l);
+                if !inside {
+                    if data.iter().all(|&b| b == 0) {
+                        return Ok(()); // zeros where the map has a hole: nothing is lost
+                    }
+                    return Err(Error::new(
+                        relic_model::ErrorKind::Io,
+                        format!(
+                            "data at offset {offset} lies outside the data runs announced for this file (it changed while being archived)"
+                        ),
+                    )
+                    .entry(&cur.entry.path));
+                }
+                *stored_left -= data.len() as u64;
+                let out = self
+                    .out
+                    .as_mut()
+                    .ok_or_else(|| Error::internal("tar writer used after finish"))?;
+                out.write_all(data)
+            }
             Mode::Gather { runs, spool, .. } => Self::gather(runs, spool, offset, data),
         }
     }
@@ -922,6 +1000,24 @@ impl<M: Medium> FormatWriter for TarWriter<M> {
                     .as_mut()
                     .ok_or_else(|| Error::internal("tar writer used after finish"))?;
                 out.write_zeros(len)
+            }
+            Mode::Mapped {
+                runs, stored_left, ..
+            } => {
+                // a hole where the map announced data: the announced bytes are zeros
+                let end = offset + len;
+                let out = self
+                    .out
+                    .as_mut()
+                    .ok_or_else(|| Error::internal("tar writer used after finish"))?;
+                for &(o, l) in runs.iter() {
+                    let (a, b) = (o.max(offset), (o + l).min(end));
+                    if a < b {
+                        out.write_zeros(b - a)?;
+                        *stored_left = stored_left.saturating_sub(b - a);
+                    }
+                }
+                Ok(())
             }
             Mode::Gather { runs, spool, holes } => {
                 if runs.len() >= sparse::MAX_RUNS {
@@ -976,6 +1072,25 @@ impl<M: Medium> FormatWriter for TarWriter<M> {
                 out.write_zeros(layout::padding(cur.entry.size))?;
                 Ok(())
             }
+            Mode::Mapped {
+                stored_left,
+                stored,
+                ..
+            } => {
+                if stored_left > 0 {
+                    self.host.warn(
+                        &format!(
+                            "{}: {stored_left} bytes of announced data missing; written as zeros",
+                            cur.entry.display_path()
+                        ),
+                        None,
+                    );
+                }
+                let out = self.out()?;
+                out.write_zeros(stored_left)?;
+                out.write_zeros(layout::padding(stored))?;
+                Ok(())
+            }
             Mode::Gather { .. } => self.finish_gather(cur),
         }
     }
@@ -1009,4 +1124,22 @@ impl<M: Medium> FormatWriter for TarWriter<M> {
             notes,
         })
     }
+}
+
+/// The entry's `data_map` when it is well formed (sorted, non-overlapping, non-empty runs
+/// inside the file): then the header can be written before the data.
+fn usable_map(entry: &Entry) -> Option<Vec<(u64, u64)>> {
+    let runs = entry.data_map.as_ref()?;
+    if runs.len() > sparse::MAX_RUNS {
+        return None;
+    }
+    let mut end = 0u64;
+    for &(o, l) in runs {
+        let e = o.checked_add(l)?;
+        if l == 0 || o < end || e > entry.size {
+            return None;
+        }
+        end = e;
+    }
+    Some(runs.clone())
 }

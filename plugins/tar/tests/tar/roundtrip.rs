@@ -603,3 +603,61 @@ fn written_archives_pass_through_the_plugin_boundary() {
     assert!(bad.is_err(), "unknown options are refused");
     let _ = Path::new("/");
 }
+
+/// An entry whose reader announced its data runs (`Entry::data_map`) is streamed, not
+/// spooled; the archive must be byte-for-byte what the spooling path writes.
+#[test]
+fn streamed_with_data_map_equals_spooled() {
+    use relic_model::{Entry, EntryKind, VolumeInfo};
+    use relic_plugin_sdk::testing::Member;
+    let mut members = Vec::new();
+    for (name, size, holes) in [
+        ("dense", 3_000_000u64, vec![]),
+        (
+            "sparse",
+            5_000_000,
+            vec![(4096u64, 1_000_000u64), (2_000_000, 2_000_000)],
+        ),
+        ("tail-hole", 300_000, vec![(100_000, 200_000)]),
+        ("all-hole", 1 << 20, vec![(0, 1 << 20)]),
+    ] {
+        let mut e = Entry::new(name, EntryKind::File);
+        e.size = size;
+        let mut data: Vec<u8> = (0..size).map(|i| (i % 253) as u8 | 1).collect();
+        for &(o, l) in &holes {
+            data[o as usize..(o + l) as usize].fill(0);
+        }
+        let mut m = Member::new(e, data);
+        m.holes = holes;
+        members.push(m);
+    }
+    let vol = VolumeInfo::default();
+    for format in [TarFormat::Pax, TarFormat::Gnu] {
+        let opts = || WriteOptions {
+            format,
+            ..WriteOptions::default()
+        };
+        let spooled = crate::common::write_mem(opts(), &vol, &members).bytes();
+        let mapped: Vec<Member> = members
+            .iter()
+            .cloned()
+            .map(|mut m| {
+                let mut runs = vec![];
+                let mut pos = 0;
+                for &(o, l) in m.holes.iter().chain(std::iter::once(&(m.entry.size, 0))) {
+                    if o > pos {
+                        runs.push((pos, o - pos));
+                    }
+                    pos = o + l;
+                }
+                m.entry.data_map = Some(runs);
+                m
+            })
+            .collect();
+        let streamed = crate::common::write_mem(opts(), &vol, &mapped).bytes();
+        assert!(
+            streamed == spooled,
+            "{format:?}: streamed archive differs from the spooled one"
+        );
+    }
+}
