@@ -136,7 +136,11 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let keep = args.iter().any(|a| a == "--keep");
     let mut b = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     b.current_dir(root)
-        .args(["build", "--release", "--workspace", "--quiet"]);
+        .args(["build", "--release", "--quiet", "-p", "relic"]);
+    // only what the bench runs: the driver and the plugins it loads
+    for p in ["file", "fs", "tar", "tape-image"] {
+        b.args(["-p", &format!("relic-plugin-{p}")]);
+    }
     if !b.status()?.success() {
         bail!("release build failed");
     }

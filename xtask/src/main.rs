@@ -13,6 +13,7 @@
 
 mod bench;
 mod scaffold;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

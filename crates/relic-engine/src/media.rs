@@ -17,8 +17,10 @@ use relic_model::{
 
 use crate::host::Stats;
 
-/// How much of an input is read for probing.
-pub const PROBE_BYTES: usize = 64 * 1024;
+/// How much of an input is read for probing: enough for several 64 KiB tape records, so a
+/// container's probe can check leading and trailing lengths of more than one record (with a
+/// 64 KiB head a SIMH image of 64 KiB records was taken for TPC).
+pub const PROBE_BYTES: usize = 256 * 1024;
 /// At most this many records are read for probing.
 pub const PROBE_RECORDS: usize = 32;
 
