@@ -67,6 +67,7 @@ insta.workspace = true
 "#
         ),
     )?;
+    let info_type = if medium { "MediumKindInfo" } else { "FormatInfo" };
     let descriptor = if medium {
         format!(
             r#"Descriptor {{
@@ -103,7 +104,7 @@ insta.workspace = true
 //! fact (or a `layout.rs` module that holds them), and what is not supported yet.
 
 use relic_model::{{Error, Result}};
-use relic_plugin_sdk::{{Descriptor, FormatInfo, MediumKindInfo, Plugin, ProbeContext}};
+use relic_plugin_sdk::{{Descriptor, {info_type}, Plugin, ProbeContext}};
 
 pub struct {camel}Plugin;
 
@@ -122,9 +123,6 @@ impl Plugin for {camel}Plugin {{
 pub fn not_yet() -> Result<()> {{
     Err(Error::unsupported("{name}: not implemented yet"))
 }}
-
-#[allow(unused_imports)]
-use {{FormatInfo as _, MediumKindInfo as _}};
 "#
         ),
     )?;
