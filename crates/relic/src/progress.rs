@@ -20,10 +20,14 @@ pub fn start(verbosity: i32, stats: Arc<Stats>, host: Arc<EngineHost>) -> Option
         return None;
     }
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(5));
-    let style =
-        ProgressStyle::with_template("{spinner} {bytes} ({bytes_per_sec}) {msg} {wide_bar} {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
+    // a bar and an ETA only when the input size is known (files); a spinner otherwise
+    let known = ProgressStyle::with_template(
+        "{spinner} {bytes}/{total_bytes} ({bytes_per_sec}) {msg} {wide_bar} ETA {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let unknown = ProgressStyle::with_template("{spinner} {bytes} ({bytes_per_sec}) {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    bar.set_style(unknown);
     {
         let b = bar.clone();
         if let Ok(mut p) = host.printer.lock() {
@@ -33,19 +37,19 @@ pub fn start(verbosity: i32, stats: Arc<Stats>, host: Arc<EngineHost>) -> Option
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (b, s) = (bar.clone(), stop.clone());
     let thread = std::thread::spawn(move || {
+        let mut has_total = false;
         while !s.load(Ordering::Relaxed) {
             let total = stats.total_in.load(Ordering::Relaxed);
-            let bytes_in = stats.bytes_in.load(Ordering::Relaxed);
-            let (pos, len) = if total > 0 {
-                (bytes_in, Some(total))
+            if total > 0 {
+                if !has_total {
+                    b.set_style(known.clone());
+                    has_total = true;
+                }
+                b.set_length(total);
+                b.set_position(stats.bytes_in.load(Ordering::Relaxed));
             } else {
-                (stats.data_bytes.load(Ordering::Relaxed), None)
-            };
-            b.set_length(len.unwrap_or(0));
-            if len.is_none() {
-                b.unset_length();
+                b.set_position(stats.data_bytes.load(Ordering::Relaxed));
             }
-            b.set_position(pos);
             b.set_message(format!("{} entries", stats.entries.load(Ordering::Relaxed)));
             std::thread::sleep(Duration::from_millis(200));
         }
