@@ -153,7 +153,8 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         let mut c = Command::new(&relic);
         c.arg("-q")
             .args(args)
-            .env("XDG_CONFIG_HOME", "/nonexistent");
+            .env("XDG_CONFIG_HOME", "/nonexistent")
+            .stdout(std::process::Stdio::null());
         c
     };
 
