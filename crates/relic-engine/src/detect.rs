@@ -502,9 +502,8 @@ pub fn open_on(
                 return Err(Error::new(
                     ErrorKind::Unsupported,
                     format!(
-                        "no format recognises this input (first bytes: {}); name one with --from (known: {})",
-                        hex_head(&head),
-                        reg.format_ids().join(", ")
+                        "no format recognises this input (first bytes: {}); name one with --from (see `relic formats`)",
+                        hex_head(&head)
                     ),
                 )
                 .in_file(file));

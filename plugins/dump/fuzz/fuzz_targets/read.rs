@@ -1,0 +1,7 @@
+//! libFuzzer target: the whole dump reader (detection, headers, maps, directories, compressed
+//! records, xattr blobs, data) on arbitrary bytes, through `relic_format_dump::fuzz_read`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    relic_format_dump::fuzz_read(data);
+});

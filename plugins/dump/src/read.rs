@@ -1,0 +1,1301 @@
+//! The dump reader shared by `bsd-dump` and `irix-dump`: every variant of the family that
+//! uses 1024-byte headers (4.1BSD OFS, 4.2-4.4BSD, Linux, IRIX, SunOS, FreeBSD UFS2), both
+//! byte orders, compressed Linux dumps, multi-volume sets, incrementals.
+//!
+//! How a dump is turned into entries (research note 3.3, 3.4):
+//! 1. TS_TAPE, TS_CLRI and TS_BITS open the dump ([`DumpReader::open`]); the maps are only
+//!    counted (never stored).
+//! 2. The directory phase: every dumped directory comes first. Their contents are parsed
+//!    ([`crate::dirs`]) into listings, memory proportional to the number of names. At the
+//!    first non-directory inode (or TS_END) the directories are emitted depth first from
+//!    the root, each with its path, and every other name is remembered by inode.
+//! 3. The file phase: each TS_INODE (with its TS_ADDR continuations) becomes an entry
+//!    named by its first name; further names become hard links after it. Names of inodes
+//!    that are not on this tape (unchanged in an incremental) are never emitted, exactly
+//!    like `restore -t`. Inodes on tape with no name anywhere (a damaged dump, a set read
+//!    from a later volume) are emitted as `lost+found/#<ino>` with a warning.
+//! 4. TS_END ends the dump.
+//!
+//! Extended attributes (Linux): a second TS_INODE of the same inode with DR_EXTATTRIBUTES
+//! follows the data. Entries carry their xattrs, so a file's data is read ahead into memory
+//! when it is at most `lookahead` bytes (default 16 MiB) to see whether such a record
+//! follows; larger files are streamed and their attribute record, if any, is reported and
+//! left out (a model limitation, see the crate docs). Only dumps in the 4.4/Linux inode
+//! format can carry them, so IRIX and 4.3BSD dumps always stream.
+//!
+//! Holes: a zero c_addr byte is a 1 KiB hole ([`Chunk::Hole`]); data runs go out in chunks
+//! of whole blocks. Buffered entries also get [`Entry::data_map`].
+//!
+//! Bad input: a header counts only when magic AND checksum match. A bad header where one
+//! is expected is a `Corrupt` error with the byte offset and the last complete file; with
+//! `salvage`, the reader skips to the next valid header of the same dump date and warns
+//! with what it skipped. Input that ends before TS_END is `Truncated` (a warning under
+//! `salvage`).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use relic_model::listing::escape;
+use relic_model::{
+    Chunk, DataState, Device, Entry, EntryKind, Error, ErrorKind, Extra, FormatReader, Medium,
+    Result, Timestamp, VolumeInfo,
+};
+use relic_plugin_sdk::HostHandle;
+
+use crate::dirs::{self, DirFormat};
+use crate::layout::{self, *};
+use crate::tape::{BlockSource, Compression};
+use crate::xattr;
+
+/// Reader options.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// Skip damaged input to the next valid header instead of failing.
+    pub salvage: bool,
+    /// Files up to this size are read ahead to attach a following xattr record.
+    pub lookahead: u64,
+}
+
+impl Default for ReadOptions {
+    fn default() -> ReadOptions {
+        ReadOptions {
+            salvage: false,
+            lookahead: 16 << 20,
+        }
+    }
+}
+
+/// Largest directory (data bytes) the reader holds in memory.
+const MAX_DIR: u64 = 256 << 20;
+/// Largest symlink target.
+const MAX_LINK: u64 = 64 << 10;
+/// Deepest directory nesting followed when building paths.
+const MAX_DEPTH: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Dirs,
+    Files,
+    Done,
+}
+
+/// A run of a file's blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    Data {
+        offset: u64,
+        blocks: u64,
+    },
+    Hole {
+        offset: u64,
+        blocks: u64,
+    },
+    /// The rest of the file is missing from the tape (damage).
+    Missing {
+        offset: u64,
+    },
+}
+
+/// Walks the blocks of one inode across its TS_INODE and TS_ADDR headers.
+#[derive(Debug, Clone)]
+struct Cursor {
+    ino: u32,
+    size: u64,
+    addr: Vec<u8>,
+    idx: usize,
+    /// File offset of `addr[idx]`.
+    pos: u64,
+    /// Blocks of a data run handed out but not yet read.
+    pending_data: u64,
+    finished: bool,
+}
+
+/// A directory's entries: (child inode, name), in tape order.
+type Listing = Vec<(u32, Box<[u8]>)>;
+
+/// Data of the current entry.
+enum Current {
+    None,
+    /// Streamed from the tape.
+    Stream(Box<StreamState>),
+    /// Read ahead into memory.
+    Buffered(Box<Buffered>),
+}
+
+struct StreamState {
+    cur: Cursor,
+    /// A run read while merging holes, to be handed out next.
+    stash: Option<Run>,
+    /// Bytes of a block read but not yet delivered (buffers under one block).
+    carry: Vec<u8>,
+    carry_off: u64,
+}
+
+struct Buffered {
+    size: u64,
+    ahead: Ahead,
+    next: usize,
+    pos: u64,
+}
+
+/// What comes with a queued entry.
+enum Pending {
+    None,
+    Ahead(Ahead),
+    Stream(Cursor),
+}
+
+/// A file read ahead.
+struct Ahead {
+    runs: Vec<(u64, u64, usize)>,
+    data: Vec<u8>,
+    absent_from: Option<u64>,
+}
+
+pub struct DumpReader {
+    src: BlockSource,
+    host: HostHandle,
+    opts: ReadOptions,
+    layout: Layout,
+    ifmt: InodeFormat,
+    dirfmt: DirFormat,
+    volume: VolumeInfo,
+    date: i64,
+    pending: Option<(Header, u64)>,
+    phase: Phase,
+    /// Directory metadata (dir phase), by inode.
+    dirs: HashMap<u32, Entry>,
+    /// Directory listings: dir inode -> (child inode, name), in tape order.
+    listings: HashMap<u32, Listing>,
+    /// Names of non-directory inodes, filled at the end of the directory phase.
+    names: HashMap<u32, Vec<Vec<u8>>>,
+    queue: VecDeque<(Entry, Pending)>,
+    /// Path of the file being streamed (it becomes the last complete file).
+    stream_path: Option<Vec<u8>>,
+    /// An error met while looking ahead, returned by the next read.
+    deferred: Option<Error>,
+    current: Current,
+    last_complete: Option<Vec<u8>>,
+    /// Inode of the last file emitted, for trailing records that belong to it.
+    last_ino: Option<u32>,
+    lost_found_emitted: bool,
+    block: Box<[u8; TP_BSIZE]>,
+    scratch: Vec<u8>,
+    /// The dump ended at TS_END.
+    complete: bool,
+}
+
+fn ts(t: Time) -> Timestamp {
+    Timestamp::new(t.secs, t.nanos)
+}
+
+impl DumpReader {
+    /// Open a dump: read its volume header and maps.
+    pub fn open(
+        medium: Box<dyn Medium>,
+        host: HostHandle,
+        opts: ReadOptions,
+        format_id: &str,
+    ) -> Result<DumpReader> {
+        let mut src = BlockSource::new(medium, host.clone());
+        let mut block = Box::new([0u8; TP_BSIZE]);
+        let mut off = 0u64;
+        if !src.next(&mut block)? {
+            return Err(Error::truncated("the input is empty: no dump header").at(0));
+        }
+        let mut layout = layout::detect(&block[..]);
+        if layout.is_none() && opts.salvage {
+            let mut skipped = 1u64;
+            while layout.is_none() {
+                off = src.offset();
+                if !src.next(&mut block)? {
+                    break;
+                }
+                layout = layout::detect(&block[..]);
+                skipped += 1;
+            }
+            if layout.is_some() {
+                host.warn(
+                    &format!(
+                        "salvage: skipped {skipped} blocks before the first valid dump header"
+                    ),
+                    Some(off),
+                );
+            }
+        }
+        let Some(layout) = layout else {
+            return Err(Error::corrupt(
+                "not a dump: the first 1024 bytes are not a header with a known magic number \
+                 and a valid checksum",
+            )
+            .at(off));
+        };
+        // The volume header decides the inode format; decode it once to see its flags.
+        let probe = Header::decode(
+            &block[..],
+            &layout,
+            InodeFormat {
+                new: false,
+                usec: false,
+            },
+        );
+        let ifmt = InodeFormat {
+            new: probe.flags & DR_NEWINODEFMT != 0 || layout.generation == Generation::Ufs2,
+            usec: probe.ntrec != 0,
+        };
+        let tape = Header::decode(&block[..], &layout, ifmt);
+        let dirfmt = match layout.generation {
+            Generation::Ofs => DirFormat::V7,
+            _ if ifmt.new => DirFormat::Bsd44,
+            _ => DirFormat::Bsd42,
+        };
+        let compression = (tape.flags & DR_COMPRESSED != 0).then_some(Compression {
+            endian: layout.endian,
+        });
+        if compression.is_some() && tape.ntrec <= 0 {
+            return Err(Error::corrupt(
+                "compressed dump whose volume header gives no blocking factor (c_ntrec)",
+            )
+            .at(off));
+        }
+        if tape.ntrec > MAX_NTREC as i32 {
+            return Err(Error::unsupported(format!(
+                "blocking factor {} above {MAX_NTREC} (records larger than 1 MiB)",
+                tape.ntrec
+            ))
+            .at(off));
+        }
+        src.configure(
+            layout,
+            ifmt,
+            compression,
+            if tape.ntrec > 0 {
+                tape.ntrec as u32
+            } else {
+                NTREC
+            },
+            tape.date,
+            tape.ddate,
+        );
+        let mut volume = VolumeInfo {
+            format: format_id.to_string(),
+            variant: format!(
+                "{}{}",
+                layout.name(),
+                match (ifmt.new, ifmt.usec) {
+                    (true, true) => " linux",
+                    (true, false) => " 4.4bsd",
+                    (false, _) => "",
+                }
+            ),
+            label: (!tape.label.is_empty()).then(|| tape.label.clone()),
+            volume: Some(tape.volume.max(0) as u32),
+            date: Some(Timestamp::from_secs(tape.date)),
+            since: (tape.ddate != 0).then(|| Timestamp::from_secs(tape.ddate)),
+            level: (0..=9).contains(&tape.level).then_some(tape.level as u8),
+            host: (!tape.host.is_empty()).then(|| tape.host.clone()),
+            filesystem: (!tape.filesys.is_empty()).then(|| tape.filesys.clone()),
+            device: (!tape.dev.is_empty()).then(|| tape.dev.clone()),
+            block_size: Some(TP_BSIZE as u32),
+            record_size: (tape.ntrec > 0).then(|| tape.ntrec as u32 * TP_BSIZE as u32),
+            ..VolumeInfo::default()
+        };
+        volume
+            .extras
+            .push(Extra::new("dump.flags", format!("{:#x}", tape.flags)));
+        let mut r = DumpReader {
+            src,
+            host,
+            opts,
+            layout,
+            ifmt,
+            dirfmt,
+            volume,
+            date: tape.date,
+            pending: None,
+            phase: Phase::Dirs,
+            dirs: HashMap::new(),
+            listings: HashMap::new(),
+            names: HashMap::new(),
+            queue: VecDeque::new(),
+            stream_path: None,
+            deferred: None,
+            current: Current::None,
+            last_complete: None,
+            last_ino: None,
+            lost_found_emitted: false,
+            block,
+            scratch: vec![0u8; 64 * TP_BSIZE],
+            complete: false,
+        };
+        if tape.c_type != TS_TAPE && tape.c_type != TS_TAPE_1986 {
+            r.host.warn(
+                &format!(
+                    "the dump does not start with a volume header (record type {})",
+                    tape.c_type
+                ),
+                Some(off),
+            );
+            r.pending = Some((tape, off));
+        } else if tape.volume > 1 {
+            r.host.warn(
+                &format!(
+                    "this is volume {} of a dump: what the earlier volumes held is not \
+                     available, files without a known name go to lost+found",
+                    tape.volume
+                ),
+                Some(off),
+            );
+            // the rest of the file in progress at the volume change
+            if tape.flags & DR_NEWHEADER != 0 && tape.count > 0 {
+                r.skip_blocks(tape.count as u64)?;
+            }
+        }
+        r.read_maps()?;
+        Ok(r)
+    }
+
+    /// The dump ended properly at TS_END (false after a salvaged truncation).
+    pub fn complete(&self) -> bool {
+        self.complete
+    }
+
+    fn last(&self) -> String {
+        match &self.last_complete {
+            Some(p) => format!("last complete file: {}", escape(p)),
+            None => "no file was complete yet".into(),
+        }
+    }
+
+    /// TS_CLRI and TS_BITS: counted, not stored.
+    fn read_maps(&mut self) -> Result<()> {
+        for (want, key) in [
+            (TS_CLRI, "dump.inodes-in-use"),
+            (TS_BITS, "dump.inodes-dumped"),
+        ] {
+            let Some((h, off)) = self.next_header()? else {
+                return Ok(());
+            };
+            if h.c_type != want {
+                self.pending = Some((h, off));
+                continue;
+            }
+            let n = h.data_blocks(&self.layout).map_err(|e| e.at(off))?;
+            let bits = self.count_map(n)?;
+            self.volume.extras.push(Extra::new(key, bits.to_string()));
+            // newer Linux dump continues very large maps in TS_ADDR records
+            while let Some((h2, off2)) = self.next_header()? {
+                if h2.c_type != TS_ADDR {
+                    self.pending = Some((h2, off2));
+                    break;
+                }
+                let n = h2.data_blocks(&self.layout).map_err(|e| e.at(off2))?;
+                self.count_map(n)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn count_map(&mut self, blocks: u64) -> Result<u64> {
+        let mut bits = 0u64;
+        let mut left = blocks;
+        while left > 0 {
+            let n = left.min((self.scratch.len() / TP_BSIZE) as u64) as usize;
+            let got = self.src.read_blocks(&mut self.scratch[..n * TP_BSIZE])?;
+            bits += self.scratch[..got * TP_BSIZE]
+                .iter()
+                .map(|b| b.count_ones() as u64)
+                .sum::<u64>();
+            if got < n {
+                return Err(self.ended_early());
+            }
+            left -= n as u64;
+        }
+        Ok(bits)
+    }
+
+    fn ended_early(&self) -> Error {
+        Error::truncated("the dump ends before its end record (TS_END)").at(self.src.offset())
+    }
+
+    /// Name the last complete file in an input error.
+    fn with_last(&self, mut e: Error) -> Error {
+        if matches!(
+            e.kind,
+            ErrorKind::Corrupt | ErrorKind::Truncated | ErrorKind::Unsupported
+        ) && !e.message.contains("last complete file")
+        {
+            e.message = format!("{}; {}", e.message, self.last());
+        }
+        e
+    }
+
+    fn skip_blocks(&mut self, mut n: u64) -> Result<()> {
+        while n > 0 {
+            let k = n.min((self.scratch.len() / TP_BSIZE) as u64) as usize;
+            let got = self.src.read_blocks(&mut self.scratch[..k * TP_BSIZE])?;
+            if got < k {
+                return Err(self.ended_early());
+            }
+            n -= k as u64;
+        }
+        Ok(())
+    }
+
+    /// The next header (pending first). `None` at the end of the input.
+    fn next_header(&mut self) -> Result<Option<(Header, u64)>> {
+        if let Some(e) = self.deferred.take() {
+            return Err(e);
+        }
+        if let Some(p) = self.pending.take() {
+            return Ok(Some(p));
+        }
+        let off = self.src.offset();
+        if !self.src.next(&mut self.block)? {
+            return Ok(None);
+        }
+        if layout::is_header(&self.block[..], &self.layout) {
+            return Ok(Some((
+                Header::decode(&self.block[..], &self.layout, self.ifmt),
+                off,
+            )));
+        }
+        if !self.opts.salvage {
+            return Err(Error::corrupt(
+                "expected a dump header here, found a block with a bad magic number or \
+                 checksum (the salvage option skips to the next valid header)",
+            )
+            .at(off));
+        }
+        let mut skipped = 1u64;
+        loop {
+            let o = self.src.offset();
+            if !self.src.next(&mut self.block)? {
+                self.host.warn(
+                    &format!(
+                        "salvage: skipped {skipped} damaged blocks ({} bytes) to the end of \
+                         the input; {}",
+                        skipped * TP_BSIZE as u64,
+                        self.last()
+                    ),
+                    Some(off),
+                );
+                return Ok(None);
+            }
+            if layout::is_header(&self.block[..], &self.layout) {
+                let h = Header::decode(&self.block[..], &self.layout, self.ifmt);
+                if h.date == self.date {
+                    self.host.warn(
+                        &format!(
+                            "salvage: skipped {skipped} damaged blocks ({} bytes) from offset \
+                             {off} to the next valid header at {o}; {}",
+                            skipped * TP_BSIZE as u64,
+                            self.last()
+                        ),
+                        Some(off),
+                    );
+                    return Ok(Some((h, o)));
+                }
+            }
+            skipped += 1;
+        }
+    }
+
+    /// Input ended without TS_END.
+    fn end_of_input(&mut self) -> Result<()> {
+        if self.opts.salvage {
+            self.host.warn(
+                &format!(
+                    "the dump ends before its end record (TS_END); {}",
+                    self.last()
+                ),
+                Some(self.src.offset()),
+            );
+            self.phase = Phase::Done;
+            Ok(())
+        } else {
+            Err(self.ended_early())
+        }
+    }
+
+    fn kind_of(mode: u32) -> Option<EntryKind> {
+        EntryKind::from_ifmt(mode)
+    }
+
+    fn device(&self, d: &Dinode) -> Device {
+        let mut v = d.rdev[0];
+        if self.ifmt.new && self.layout.generation != Generation::Ufs2 {
+            // Linux: old 16-bit encoding in db[0], large numbers (new_encode_dev) in db[1]
+            if v == 0 && d.rdev[1] != 0 {
+                v = d.rdev[1];
+            }
+            return Device {
+                major: (v >> 8) & 0xfff,
+                minor: (v & 0xff) | ((v >> 12) & 0xfff00),
+            };
+        }
+        match (self.layout.generation, self.layout.endian) {
+            (Generation::Ufs2, _) => Device {
+                major: (v >> 8) & 0xff,
+                minor: v & 0xffff_00ff,
+            },
+            // IRIX: 16-bit "old" form if it fits, else major<<18 | minor (14/18 bits)
+            (_, Endian::Big) if v > 0xffff => Device {
+                major: v >> 18,
+                minor: v & 0x3ffff,
+            },
+            _ => Device {
+                major: (v >> 8) & 0xff,
+                minor: v & 0xff,
+            },
+        }
+    }
+
+    /// An entry from a header's inode (path filled by the caller).
+    fn entry_from(&self, h: &Header, path: Vec<u8>) -> Option<Entry> {
+        let d = &h.dinode;
+        let kind = Self::kind_of(d.mode)?;
+        let mut e = Entry::new(path, kind);
+        e.mode = d.mode & 0o7777;
+        e.uid = d.uid as u64;
+        e.gid = d.gid as u64;
+        e.size = if kind == EntryKind::File { d.size } else { 0 };
+        e.mtime = Some(ts(d.mtime));
+        e.atime = Some(ts(d.atime));
+        e.ctime = Some(ts(d.ctime));
+        e.birth = d.birth.map(ts);
+        e.nlink = d.nlink.max(1);
+        e.inode = Some(h.inumber as u64);
+        if d.gen != 0 {
+            e.generation = Some(d.gen);
+        }
+        if matches!(kind, EntryKind::CharDevice | EntryKind::BlockDevice) {
+            e.rdev = Some(self.device(d));
+        }
+        if d.flags != 0 && self.ifmt.usec {
+            e.set_extra("dump.ext2-flags", format!("{:#x}", d.flags));
+        }
+        Some(e)
+    }
+
+    fn cursor(&self, h: &Header, size: u64) -> Cursor {
+        let n = (h.count.max(0) as usize).min(Header::nindir(&self.layout));
+        Cursor {
+            ino: h.inumber,
+            size,
+            addr: h.addr[..n].to_vec(),
+            idx: 0,
+            pos: 0,
+            pending_data: 0,
+            finished: false,
+        }
+    }
+
+    /// The next run of a file. Reads continuation headers as needed.
+    fn next_run(&mut self, cur: &mut Cursor) -> Result<Option<Run>> {
+        if cur.pending_data > 0 {
+            return Err(Error::internal("data run not consumed"));
+        }
+        loop {
+            if cur.finished {
+                return Ok(None);
+            }
+            if cur.pos >= cur.size {
+                // junk blocks after the end of the file in this header
+                let junk = cur.addr[cur.idx..].iter().filter(|&&a| a != 0).count() as u64;
+                cur.idx = cur.addr.len();
+                self.skip_blocks(junk)?;
+                cur.finished = true;
+                return Ok(None);
+            }
+            if cur.idx >= cur.addr.len() {
+                // continuation header
+                match self.next_header()? {
+                    Some((h, off)) if h.c_type == TS_ADDR && h.inumber == cur.ino => {
+                        let n = (h.count.max(0) as usize).min(Header::nindir(&self.layout));
+                        if h.count < 0 || h.count as usize > Header::nindir(&self.layout) {
+                            return Err(Error::corrupt(format!(
+                                "continuation header with c_count {}",
+                                h.count
+                            ))
+                            .at(off));
+                        }
+                        cur.addr = h.addr[..n].to_vec();
+                        cur.idx = 0;
+                        if n == 0 {
+                            // a continuation that maps nothing: the rest is missing
+                            cur.finished = true;
+                            return Ok(Some(Run::Missing { offset: cur.pos }));
+                        }
+                        continue;
+                    }
+                    other => {
+                        let off = other.as_ref().map(|(_, o)| *o);
+                        self.pending = other;
+                        cur.finished = true;
+                        self.host.warn(
+                            &format!(
+                                "inode {}: the tape holds {} of its {} bytes; the rest is \
+                                 missing",
+                                cur.ino, cur.pos, cur.size
+                            ),
+                            off,
+                        );
+                        return Ok(Some(Run::Missing { offset: cur.pos }));
+                    }
+                }
+            }
+            let present = cur.addr[cur.idx] != 0;
+            let max_blocks = (cur.size - cur.pos).div_ceil(TP_BSIZE as u64);
+            let mut n = 0u64;
+            while cur.idx < cur.addr.len() && (cur.addr[cur.idx] != 0) == present && n < max_blocks
+            {
+                cur.idx += 1;
+                n += 1;
+            }
+            let offset = cur.pos;
+            cur.pos += n * TP_BSIZE as u64;
+            return Ok(Some(if present {
+                cur.pending_data = n;
+                Run::Data { offset, blocks: n }
+            } else {
+                Run::Hole { offset, blocks: n }
+            }));
+        }
+    }
+
+    /// Read a whole (small) inode's data into memory: directories, symlinks, xattr blobs.
+    fn read_small(&mut self, h: &Header, cap: u64, what: &str, off: u64) -> Result<Vec<u8>> {
+        let size = h.dinode.size;
+        if size > cap {
+            return Err(Error::unsupported(format!(
+                "{what} of inode {} claims {size} bytes, more than the {cap}-byte limit",
+                h.inumber
+            ))
+            .at(off));
+        }
+        let mut cur = self.cursor(h, size);
+        let mut out: Vec<u8> = Vec::new();
+        while let Some(run) = self.next_run(&mut cur)? {
+            match run {
+                Run::Data { offset, blocks } => {
+                    out.resize(offset as usize, 0);
+                    let start = out.len();
+                    out.resize(start + blocks as usize * TP_BSIZE, 0);
+                    let got = self.src.read_blocks(&mut out[start..])?;
+                    cur.pending_data = 0;
+                    if got < blocks as usize {
+                        return Err(self.ended_early());
+                    }
+                }
+                Run::Hole { offset, blocks } => {
+                    out.resize((offset + blocks * TP_BSIZE as u64) as usize, 0);
+                }
+                Run::Missing { .. } => break,
+            }
+        }
+        out.resize(size as usize, 0);
+        Ok(out)
+    }
+
+    /// Xattr records of `ino` that follow; merged into `e`. A bad header found while
+    /// looking is kept for the next read, so the entry itself still goes out.
+    fn attach_xattrs(&mut self, ino: u32, e: &mut Entry) -> Result<()> {
+        loop {
+            let next = match self.next_header() {
+                Ok(n) => n,
+                Err(err) => {
+                    self.deferred = Some(err);
+                    return Ok(());
+                }
+            };
+            match next {
+                Some((h, off))
+                    if h.c_type == TS_INODE
+                        && h.inumber == ino
+                        && h.flags & DR_EXTATTRIBUTES != 0 =>
+                {
+                    if h.extattributes != EXT_XATTR {
+                        self.host.warn(
+                            &format!(
+                                "{}: attribute record of kind {} (MacOS data) left out",
+                                escape(&e.path),
+                                h.extattributes
+                            ),
+                            Some(off),
+                        );
+                        let blob = self.read_small(&h, MAX_DIR, "attribute record", off)?;
+                        drop(blob);
+                        continue;
+                    }
+                    let blob =
+                        self.read_small(&h, xattr::MAX_BLOB as u64 * 4, "xattr record", off)?;
+                    let p = xattr::parse(&blob);
+                    for problem in &p.problems {
+                        self.host
+                            .warn(&format!("{}: {problem}", escape(&e.path)), Some(off));
+                    }
+                    e.xattrs.extend(p.xattrs);
+                    e.acls.extend(p.acls);
+                }
+                other => {
+                    self.pending = other;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Directory phase: one directory inode.
+    fn read_dir(&mut self, h: Header, off: u64) -> Result<()> {
+        let data = self.read_small(&h, MAX_DIR, "directory", off)?;
+        let (entries, mangled) = dirs::parse(&data, self.dirfmt, self.layout.endian);
+        if mangled > 0 {
+            self.host.warn(
+                &format!(
+                    "directory inode {}: {mangled} mangled directory blocks skipped",
+                    h.inumber
+                ),
+                Some(off),
+            );
+        }
+        let Some(mut e) = self.entry_from(&h, Vec::new()) else {
+            return Ok(());
+        };
+        self.attach_xattrs(h.inumber, &mut e)?;
+        self.listings.insert(
+            h.inumber,
+            entries
+                .into_iter()
+                .map(|d| (d.ino, d.name.into_boxed_slice()))
+                .collect(),
+        );
+        self.dirs.insert(h.inumber, e);
+        Ok(())
+    }
+
+    /// End of the directory phase: emit directories depth first, remember file names.
+    fn end_dir_phase(&mut self) {
+        self.phase = Phase::Files;
+        let mut visited: HashSet<u32> = HashSet::new();
+        // (dir inode, its path, depth)
+        let mut stack: Vec<(u32, Vec<u8>, usize)> = Vec::new();
+        if self.dirs.contains_key(&ROOTINO) {
+            stack.push((ROOTINO, b".".to_vec(), 0));
+        } else if !self.dirs.is_empty() {
+            self.host.warn(
+                "the root directory is not on this tape: directories without a path are \
+                 put in lost+found",
+                None,
+            );
+        }
+        let mut out: Vec<(Entry, Pending)> = Vec::new();
+        while let Some((ino, path, depth)) = stack.pop() {
+            if !visited.insert(ino) {
+                continue;
+            }
+            let Some(mut e) = self.dirs.remove(&ino) else {
+                continue;
+            };
+            e.path = path.clone();
+            out.push((e, Pending::None));
+            let listing = self.listings.remove(&ino).unwrap_or_default();
+            let mut subdirs = Vec::new();
+            for (child, name) in listing {
+                let child_path = if path == b"." {
+                    name.to_vec()
+                } else {
+                    let mut p = path.clone();
+                    p.push(b'/');
+                    p.extend_from_slice(&name);
+                    p
+                };
+                if self.dirs.contains_key(&child) {
+                    if depth < MAX_DEPTH && !visited.contains(&child) {
+                        subdirs.push((child, child_path, depth + 1));
+                    }
+                } else if child != ino {
+                    self.names.entry(child).or_default().push(child_path);
+                }
+            }
+            // pushed in reverse so the first subdirectory is visited first
+            stack.extend(subdirs.into_iter().rev());
+        }
+        // directories nobody names
+        let mut orphans: Vec<u32> = self.dirs.keys().copied().collect();
+        orphans.sort_unstable();
+        for ino in orphans {
+            if let Some(mut e) = self.dirs.remove(&ino) {
+                e.path = self.orphan_path(ino, &mut out);
+                out.push((e, Pending::None));
+            }
+        }
+        self.listings.clear();
+        self.queue.extend(out);
+    }
+
+    /// `lost+found/#<ino>`, with a lost+found directory emitted first when needed.
+    fn orphan_path(&mut self, ino: u32, out: &mut Vec<(Entry, Pending)>) -> Vec<u8> {
+        if !self.lost_found_emitted {
+            self.lost_found_emitted = true;
+            let have = out.iter().any(|(e, _)| e.path == b"lost+found")
+                || self.queue.iter().any(|(e, _)| e.path == b"lost+found");
+            if !have {
+                let mut d = Entry::new("lost+found", EntryKind::Dir);
+                d.mode = 0o700;
+                out.push((d, Pending::None));
+            }
+        }
+        self.host.warn(
+            &format!("inode {ino} is on the tape but no directory names it: extracted as lost+found/#{ino}"),
+            None,
+        );
+        format!("lost+found/#{ino}").into_bytes()
+    }
+
+    /// Read a file's data ahead into memory.
+    fn read_ahead(&mut self, cur: &mut Cursor) -> Result<Ahead> {
+        let mut a = Ahead {
+            runs: Vec::new(),
+            data: Vec::new(),
+            absent_from: None,
+        };
+        while let Some(run) = self.next_run(cur)? {
+            match run {
+                Run::Data { offset, blocks } => {
+                    let start = a.data.len();
+                    a.data.resize(start + blocks as usize * TP_BSIZE, 0);
+                    let got = self.src.read_blocks(&mut a.data[start..])?;
+                    cur.pending_data = 0;
+                    if got < blocks as usize {
+                        return Err(self.ended_early());
+                    }
+                    let len = (blocks * TP_BSIZE as u64).min(cur.size - offset);
+                    match a.runs.last_mut() {
+                        Some(last)
+                            if last.0 + last.1 == offset && last.2 + last.1 as usize == start =>
+                        {
+                            last.1 += len
+                        }
+                        _ => a.runs.push((offset, len, start)),
+                    }
+                }
+                Run::Hole { .. } => {}
+                Run::Missing { offset } => a.absent_from = Some(offset),
+            }
+        }
+        Ok(a)
+    }
+
+    /// File phase: one inode header.
+    fn file_inode(&mut self, h: Header, off: u64) -> Result<()> {
+        let ino = h.inumber;
+        let Some(kind) = Self::kind_of(h.dinode.mode) else {
+            self.host.warn(
+                &format!(
+                    "inode {ino}: unknown file type {:o}; skipped",
+                    h.dinode.mode & S_IFMT
+                ),
+                Some(off),
+            );
+            let mut cur = self.cursor(&h, h.dinode.size);
+            self.skip_file(&mut cur)?;
+            return Ok(());
+        };
+        let mut paths = self.names.remove(&ino).unwrap_or_default();
+        let mut out: Vec<(Entry, Pending)> = Vec::new();
+        if paths.is_empty() {
+            let p = self.orphan_path(ino, &mut out);
+            paths.push(p);
+        }
+        let first = paths[0].clone();
+        let Some(mut e) = self.entry_from(&h, first.clone()) else {
+            return Ok(());
+        };
+        let mut pending = Pending::None;
+        match kind {
+            EntryKind::File => {
+                let can_have_xattrs = self.ifmt.new && self.layout.generation == Generation::Nfs;
+                let mut cur = self.cursor(&h, h.dinode.size);
+                if can_have_xattrs && h.dinode.size <= self.opts.lookahead {
+                    let a = self.read_ahead(&mut cur)?;
+                    let map: Vec<(u64, u64)> = a.runs.iter().map(|r| (r.0, r.1)).collect();
+                    if map.len() <= Entry::MAX_DATA_MAP && a.absent_from.is_none() {
+                        e.data_map = Some(map);
+                    }
+                    self.attach_xattrs(ino, &mut e)?;
+                    pending = Pending::Ahead(a);
+                } else {
+                    pending = Pending::Stream(cur);
+                }
+            }
+            EntryKind::Symlink => {
+                let target = self.read_small(&h, MAX_LINK, "symbolic link", off)?;
+                let end = target.iter().position(|&b| b == 0).unwrap_or(target.len());
+                e.link_target = Some(target[..end].to_vec());
+                self.attach_xattrs(ino, &mut e)?;
+            }
+            EntryKind::Dir => {
+                // a directory after the directory phase: kept, its contents' names are lost
+                let _ = self.read_small(&h, MAX_DIR, "directory", off)?;
+                self.attach_xattrs(ino, &mut e)?;
+            }
+            _ => {
+                let mut cur = self.cursor(&h, h.dinode.size);
+                self.skip_file(&mut cur)?;
+                self.attach_xattrs(ino, &mut e)?;
+            }
+        }
+        self.last_ino = Some(ino);
+        let mut links = Vec::new();
+        if kind != EntryKind::Dir {
+            for p in paths.into_iter().skip(1) {
+                let mut l = e.clone();
+                l.path = p;
+                l.kind = EntryKind::HardLink;
+                l.link_target = Some(first.clone());
+                l.data = DataState::None;
+                l.size = 0;
+                l.data_map = None;
+                l.xattrs.clear();
+                l.acls.clear();
+                links.push((l, Pending::None));
+            }
+        }
+        out.push((e, pending));
+        self.queue.extend(out);
+        self.queue.extend(links);
+        Ok(())
+    }
+
+    fn skip_file(&mut self, cur: &mut Cursor) -> Result<()> {
+        if cur.pending_data > 0 {
+            let n = cur.pending_data;
+            cur.pending_data = 0;
+            self.skip_blocks(n)?;
+        }
+        while let Some(run) = self.next_run(cur)? {
+            if let Run::Data { blocks, .. } = run {
+                cur.pending_data = 0;
+                self.skip_blocks(blocks)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drop what is left of the current entry's data.
+    fn finish_current(&mut self) -> Result<()> {
+        match std::mem::replace(&mut self.current, Current::None) {
+            Current::Stream(mut st) => {
+                self.skip_file(&mut st.cur)?;
+                if let Some(p) = self.stream_path.take() {
+                    self.last_complete = Some(p);
+                }
+            }
+            Current::Buffered(_) | Current::None => {}
+        }
+        Ok(())
+    }
+
+    fn read_stream(&mut self, st: &mut StreamState, buf: &mut [u8]) -> Result<Chunk> {
+        let size = st.cur.size;
+        if !st.carry.is_empty() {
+            let n = st.carry.len().min(buf.len());
+            buf[..n].copy_from_slice(&st.carry[..n]);
+            st.carry.drain(..n);
+            let offset = st.carry_off;
+            st.carry_off += n as u64;
+            return Ok(Chunk::Data {
+                offset,
+                len: n as u64,
+            });
+        }
+        if st.cur.pending_data == 0 || st.stash.is_some() {
+            let run = match st.stash.take() {
+                Some(r) => Some(r),
+                None => self.next_run(&mut st.cur)?,
+            };
+            match run {
+                None => return Ok(Chunk::End),
+                Some(Run::Hole { offset, blocks }) => {
+                    // holes that continue in the next header go out as one
+                    let mut end = offset + blocks * TP_BSIZE as u64;
+                    loop {
+                        match self.next_run(&mut st.cur)? {
+                            Some(Run::Hole {
+                                offset: o,
+                                blocks: b,
+                            }) if o == end => end += b * TP_BSIZE as u64,
+                            other => {
+                                st.stash = other;
+                                break;
+                            }
+                        }
+                    }
+                    let len = end.min(size) - offset;
+                    return Ok(Chunk::Hole { offset, len });
+                }
+                Some(Run::Missing { offset }) => {
+                    st.cur.finished = true;
+                    if offset >= size {
+                        return Ok(Chunk::End);
+                    }
+                    return Ok(Chunk::Absent {
+                        offset,
+                        len: size - offset,
+                    });
+                }
+                Some(Run::Data { .. }) => {}
+            }
+        }
+        let pending = st.cur.pending_data;
+        let offset = st.cur.pos - pending * TP_BSIZE as u64;
+        let fit = (buf.len() / TP_BSIZE) as u64;
+        if fit == 0 {
+            let mut b = [0u8; TP_BSIZE];
+            if !self.src.next(&mut b)? {
+                return Err(self.ended_early());
+            }
+            st.cur.pending_data -= 1;
+            let valid = (TP_BSIZE as u64).min(size - offset) as usize;
+            let n = valid.min(buf.len());
+            buf[..n].copy_from_slice(&b[..n]);
+            st.carry.extend_from_slice(&b[n..valid]);
+            st.carry_off = offset + n as u64;
+            return Ok(Chunk::Data {
+                offset,
+                len: n as u64,
+            });
+        }
+        let k = pending.min(fit) as usize;
+        let got = self.src.read_blocks(&mut buf[..k * TP_BSIZE])?;
+        if got < k {
+            return Err(self.ended_early());
+        }
+        st.cur.pending_data -= k as u64;
+        let len = (k as u64 * TP_BSIZE as u64).min(size - offset);
+        Ok(Chunk::Data { offset, len })
+    }
+
+    /// Read the next record and act on it (directory, file, map, end).
+    fn advance(&mut self) -> Result<()> {
+        let Some((h, off)) = self.next_header()? else {
+            if self.phase == Phase::Dirs {
+                self.end_dir_phase();
+            }
+            self.end_of_input()?;
+            self.phase = Phase::Done;
+            return Ok(());
+        };
+        match h.c_type {
+            TS_END => {
+                if self.phase == Phase::Dirs {
+                    self.end_dir_phase();
+                }
+                self.phase = Phase::Done;
+                self.complete = true;
+            }
+            TS_CLRI | TS_BITS => {
+                let n = h.data_blocks(&self.layout).map_err(|e| e.at(off))?;
+                self.skip_blocks(n)?;
+            }
+            TS_TAPE | TS_TAPE_1986 => {
+                self.host.warn(
+                    "a volume header in the middle of the dump (concatenated dumps?) skipped",
+                    Some(off),
+                );
+            }
+            TS_ADDR => {
+                if Some(h.inumber) != self.last_ino {
+                    self.host.warn(
+                        &format!(
+                            "continuation record of inode {} without its file header; skipped",
+                            h.inumber
+                        ),
+                        Some(off),
+                    );
+                }
+                let n = h.data_blocks(&self.layout).map_err(|e| e.at(off))?;
+                self.skip_blocks(n)?;
+            }
+            TS_INODE if h.flags & DR_EXTATTRIBUTES != 0 => {
+                let what = if Some(h.inumber) == self.last_ino {
+                    format!(
+                        "{}: its extended attributes follow more data than the look-ahead \
+                         ({} bytes) holds and are left out (raise the lookahead option)",
+                        self.last_complete
+                            .as_deref()
+                            .map(escape)
+                            .unwrap_or_else(|| format!("inode {}", h.inumber)),
+                        self.opts.lookahead
+                    )
+                } else {
+                    format!(
+                        "attribute record of inode {} without its file; skipped",
+                        h.inumber
+                    )
+                };
+                self.host.warn(&what, Some(off));
+                let mut cur = self.cursor(&h, h.dinode.size);
+                self.skip_file(&mut cur)?;
+            }
+            TS_INODE => {
+                let is_dir = h.dinode.mode & S_IFMT == S_IFDIR;
+                if self.phase == Phase::Dirs {
+                    if is_dir {
+                        self.read_dir(h, off)?;
+                    } else {
+                        self.end_dir_phase();
+                        self.pending = Some((h, off));
+                    }
+                } else {
+                    self.file_inode(h, off)?;
+                }
+            }
+            t => {
+                let e = Error::corrupt(format!("unknown record type {t}")).at(off);
+                if !self.opts.salvage {
+                    return Err(e);
+                }
+                self.host.warn(&e.to_string(), Some(off));
+            }
+        }
+        Ok(())
+    }
+
+    fn read_buffered(b: &mut Buffered, buf: &mut [u8]) -> Chunk {
+        if b.pos >= b.size {
+            return Chunk::End;
+        }
+        if let Some(&(off, len, start)) = b.ahead.runs.get(b.next) {
+            if b.pos < off {
+                let hole = off - b.pos;
+                let at = b.pos;
+                b.pos = off;
+                return Chunk::Hole {
+                    offset: at,
+                    len: hole,
+                };
+            }
+            let done = b.pos - off;
+            let n = ((len - done) as usize).min(buf.len());
+            let from = start + done as usize;
+            buf[..n].copy_from_slice(&b.ahead.data[from..from + n]);
+            let at = b.pos;
+            b.pos += n as u64;
+            if b.pos >= off + len {
+                b.next += 1;
+            }
+            return Chunk::Data {
+                offset: at,
+                len: n as u64,
+            };
+        }
+        let at = b.pos;
+        b.pos = b.size;
+        match b.ahead.absent_from {
+            Some(a) if a <= at => Chunk::Absent {
+                offset: at,
+                len: b.size - at,
+            },
+            _ => Chunk::Hole {
+                offset: at,
+                len: b.size - at,
+            },
+        }
+    }
+}
+
+impl FormatReader for DumpReader {
+    fn volume(&mut self) -> Result<VolumeInfo> {
+        Ok(self.volume.clone())
+    }
+
+    fn next_entry(&mut self) -> Result<Option<Entry>> {
+        self.next_entry_inner().map_err(|e| self.with_last(e))
+    }
+
+    fn read_data(&mut self, buf: &mut [u8]) -> Result<Chunk> {
+        self.read_data_inner(buf).map_err(|e| self.with_last(e))
+    }
+
+    fn skip_data(&mut self) -> Result<()> {
+        self.finish_current().map_err(|e| self.with_last(e))
+    }
+}
+
+impl DumpReader {
+    fn next_entry_inner(&mut self) -> Result<Option<Entry>> {
+        self.finish_current()?;
+        loop {
+            if let Some((e, pending)) = self.queue.pop_front() {
+                match pending {
+                    Pending::None => {
+                        if e.kind != EntryKind::HardLink {
+                            self.last_complete = Some(e.path.clone());
+                        }
+                    }
+                    Pending::Ahead(ahead) => {
+                        self.current = Current::Buffered(Box::new(Buffered {
+                            size: e.size,
+                            ahead,
+                            next: 0,
+                            pos: 0,
+                        }));
+                        self.last_complete = Some(e.path.clone());
+                    }
+                    Pending::Stream(cur) => {
+                        self.current = Current::Stream(Box::new(StreamState {
+                            cur,
+                            stash: None,
+                            carry: Vec::new(),
+                            carry_off: 0,
+                        }));
+                        self.stream_path = Some(e.path.clone());
+                    }
+                }
+                return Ok(Some(e));
+            }
+            if self.phase == Phase::Done {
+                return Ok(None);
+            }
+            self.advance()?;
+        }
+    }
+
+    fn read_data_inner(&mut self, buf: &mut [u8]) -> Result<Chunk> {
+        match std::mem::replace(&mut self.current, Current::None) {
+            Current::None => Ok(Chunk::End),
+            Current::Buffered(mut b) => {
+                let c = Self::read_buffered(&mut b, buf);
+                if c != Chunk::End {
+                    self.current = Current::Buffered(b);
+                }
+                Ok(c)
+            }
+            Current::Stream(mut st) => {
+                let r = self.read_stream(&mut st, buf);
+                match r {
+                    Ok(Chunk::End) => {
+                        if let Some(p) = self.stream_path.take() {
+                            self.last_complete = Some(p);
+                        }
+                        Ok(Chunk::End)
+                    }
+                    Ok(c) => {
+                        self.current = Current::Stream(st);
+                        Ok(c)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+}
+
+/// Whether an error kind means "the input is bad" (for callers that summarise).
+pub fn is_input_error(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::Corrupt | ErrorKind::Truncated | ErrorKind::Unsupported
+    )
+}
