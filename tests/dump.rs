@@ -378,3 +378,71 @@ fn irix_dump_levels_0_and_1_with_dumpdates() {
         },
     );
 }
+
+/// `relic dumpdates FILE` is a command the dump plugin declares; the driver only dispatches
+/// it. The report lists the newest dump of each level per file system, newest first, and a
+/// real dumpdates file written by `--dumpdates` reads back.
+#[test]
+fn dumpdates_command_prints_the_w_report() {
+    let t = tempfile::tempdir().expect("tmp");
+    let dd = t.path().join("dumpdates");
+    std::fs::write(
+        &dd,
+        "/dev/dsk/dks0d1s0 0 Sat Nov 21 23:29:07 2026\n/dev/dsk/dks0d1s0 1 Sun Nov 22 01:00:00 2026\n/dev/usr         0 Mon Jan  5 10:00:00 1998\n",
+    )
+    .expect("w");
+    let o = relic(&[os("dumpdates"), dd.as_os_str()]);
+    o.ok();
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(lines[0], "Last dump(s) done (Dump '>' file systems):");
+    assert!(
+        lines[1].contains("/dev/dsk/dks0d1s0")
+            && lines[1].contains("Level 1, Date Sun Nov 22 01:00:00 2026"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        lines[2].contains("Level 0, Date Sat Nov 21 23:29:07 2026"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        lines[3].contains("/dev/usr") && lines[3].contains("Mon Jan  5 10:00:00 1998"),
+        "{}",
+        o.stdout
+    );
+
+    // one written by a real level-0 dump
+    let src = t.path().join("src");
+    std::fs::create_dir(&src).expect("mkdir");
+    std::fs::write(src.join("f"), b"x").expect("w");
+    let dd2 = t.path().join("dumpdates2");
+    let out = t.path().join("l0.dump");
+    relic(&[
+        os("create"),
+        src.as_os_str(),
+        out.as_os_str(),
+        os("--to"),
+        os("irix-dump"),
+        os("--level"),
+        os("0"),
+        os("--dumpdates"),
+        dd2.as_os_str(),
+    ])
+    .ok();
+    let o = relic(&[os("dumpdates"), dd2.as_os_str()]);
+    o.ok();
+    assert!(
+        o.stdout.contains("Last dump: Level 0, Date"),
+        "{}",
+        o.stdout
+    );
+
+    let bad = relic(&[os("no-such-command"), dd.as_os_str()]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("plugin commands: dumpdates"),
+        "{}",
+        bad.stderr
+    );
+}

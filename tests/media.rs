@@ -113,7 +113,12 @@ fn simh_with_64k_records_is_detected_as_simh() {
     let o = relic(&[os("media"), img.as_os_str()]);
     o.ok();
     assert!(o.stdout.contains("container:  simh"), "{}", o.stdout);
-    assert!(o.stdout.contains("file 0: 6 records, 393216 bytes; sizes 65536 x6"), "{}", o.stdout);
+    assert!(
+        o.stdout
+            .contains("file 0: 6 records, 393216 bytes; sizes 65536 x6"),
+        "{}",
+        o.stdout
+    );
 }
 
 /// `relic` writes and reads an archive on a "remote" tape through Debian's rmt servers,
@@ -133,29 +138,86 @@ fn rmt_through_debian_servers_is_byte_identical_to_the_direct_path() {
     let src = t.path().join("src");
     std::fs::create_dir(&src).expect("mkdir");
     std::fs::write(src.join("a.txt"), b"over the wire\n").expect("w");
-    std::fs::write(src.join("big"), (0..300_000u32).map(|i| (i % 241) as u8).collect::<Vec<u8>>()).expect("w");
+    std::fs::write(
+        src.join("big"),
+        (0..300_000u32)
+            .map(|i| (i % 241) as u8)
+            .collect::<Vec<u8>>(),
+    )
+    .expect("w");
     // the same conversion twice, once to a local file and once through rmt: tar -> tar is
     // deterministic (two `create` runs are not: reading a file changes its atime)
     let source_tar = t.path().join("source.tar");
-    relic(&[os("create"), src.as_os_str(), source_tar.as_os_str(), os("--to"), os("tar")]).ok();
+    relic(&[
+        os("create"),
+        src.as_os_str(),
+        source_tar.as_os_str(),
+        os("--to"),
+        os("tar"),
+    ])
+    .ok();
     let direct = t.path().join("direct.tar");
-    relic(&[os("convert"), source_tar.as_os_str(), direct.as_os_str(), os("--to"), os("tar")]).ok();
+    relic(&[
+        os("convert"),
+        source_tar.as_os_str(),
+        direct.as_os_str(),
+        os("--to"),
+        os("tar"),
+    ])
+    .ok();
     for server in servers {
         let rsh = t.path().join("fake-rsh");
-        std::fs::write(&rsh, format!("#!/bin/sh\n# called as: $RSH HOST [-l USER] /etc/rmt\nexec {server}\n")).expect("w");
-        std::fs::set_permissions(&rsh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
-        let remote_file = t.path().join(format!("remote-{}.tar", server.rsplit('/').next().unwrap_or("rmt")));
+        std::fs::write(
+            &rsh,
+            format!("#!/bin/sh\n# called as: $RSH HOST [-l USER] /etc/rmt\nexec {server}\n"),
+        )
+        .expect("w");
+        std::fs::set_permissions(&rsh, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let remote_file = t.path().join(format!(
+            "remote-{}.tar",
+            server.rsplit('/').next().unwrap_or("rmt")
+        ));
         let location = format!("tapehost:{}", remote_file.display());
         let env = [("RSH", rsh.to_str().expect("utf8 path"))];
-        let o = relic_env(&[os("convert"), source_tar.as_os_str(), os(&location), os("--to"), os("tar")], &env);
+        let o = relic_env(
+            &[
+                os("convert"),
+                source_tar.as_os_str(),
+                os(&location),
+                os("--to"),
+                os("tar"),
+            ],
+            &env,
+        );
         assert_eq!(o.code, 0, "{server}: {o:?}");
-        let (remote, local) = (std::fs::read(&remote_file).expect("written by rmt"), std::fs::read(&direct).expect("direct"));
-        assert!(remote == local, "{server}: {} bytes through rmt differ from {} bytes written directly", remote.len(), local.len());
+        let (remote, local) = (
+            std::fs::read(&remote_file).expect("written by rmt"),
+            std::fs::read(&direct).expect("direct"),
+        );
+        assert!(
+            remote == local,
+            "{server}: {} bytes through rmt differ from {} bytes written directly",
+            remote.len(),
+            local.len()
+        );
         let l = relic_env(&[os("list"), os(&location)], &env);
         assert_eq!(l.code, 0, "{server}: {l:?}");
         assert_eq!(l.stdout, ".\na.txt\nbig\n", "{server}");
         let out = t.path().join(format!("out-{}", server.len()));
-        relic_env(&[os("extract"), os(&location), os("-C"), out.as_os_str()], &env).ok();
-        assert_same_tree(&src, &out, &Compare { ns: true, xattrs: false, holes: true });
+        relic_env(
+            &[os("extract"), os(&location), os("-C"), out.as_os_str()],
+            &env,
+        )
+        .ok();
+        assert_same_tree(
+            &src,
+            &out,
+            &Compare {
+                ns: true,
+                xattrs: false,
+                holes: true,
+            },
+        );
     }
 }

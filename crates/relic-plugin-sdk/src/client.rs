@@ -185,6 +185,8 @@ pub struct LoadedPlugin {
     pub abi: (u32, u32),
     /// Built with `panic = "unwind"`.
     pub unwind: bool,
+    /// Commands the plugin adds to `relic`.
+    pub commands: Vec<crate::plugin::CommandInfo>,
 }
 
 fn format_from_abi(f: &AbiFormatInfo) -> FormatInfo {
@@ -252,6 +254,7 @@ impl LoadedPlugin {
             root,
             abi: (d.abi_major, d.abi_minor),
             unwind: d.unwind,
+            commands: crate::plugin::commands_from_abi(&d.more),
             descriptor: Descriptor {
                 name: d.name.to_string(),
                 version: d.version.to_string(),

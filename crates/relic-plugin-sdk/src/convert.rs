@@ -123,7 +123,9 @@ pub fn entry_to_abi(e: &Entry) -> AbiEntry {
             })
             .collect(),
         data_map: ropt(e.data_map.as_ref(), |m| {
-            m.iter().map(|&(offset, len)| AbiRun { offset, len }).collect()
+            m.iter()
+                .map(|&(offset, len)| AbiRun { offset, len })
+                .collect()
         }),
     }
 }

@@ -30,8 +30,8 @@ pub use client::LoadedPlugin;
 pub use guard::guard;
 pub use options::Options;
 pub use plugin::{
-    root_module, Descriptor, FormatInfo, HostHandle, InputKind, MediumKindInfo, Plugin,
-    ProbeContext, Stream,
+    root_module, CommandInfo, Descriptor, FormatInfo, HostHandle, InputKind, MediumKindInfo,
+    Plugin, ProbeContext, Stream,
 };
 pub use relic_model as model;
 pub use relic_model::{

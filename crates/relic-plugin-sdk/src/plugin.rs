@@ -75,6 +75,20 @@ pub struct Descriptor {
     pub media: Vec<MediumKindInfo>,
 }
 
+/// A command a plugin adds to `relic` (`relic NAME INPUT`): it reads INPUT with `format`
+/// and prints the `report` extra of its volume info (or its listing when there is none).
+/// This is how format-specific reports (dump's `dumpdates` W report) reach the command line
+/// without the driver knowing any format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandInfo {
+    pub name: String,
+    pub format: String,
+    pub help: String,
+}
+
+/// Key prefix of commands in the descriptor's `more` bag (`command.NAME` = `FORMAT\nHELP`).
+const COMMAND_KEY: &str = "command.";
+
 /// Facts a probe may use besides the first bytes.
 #[derive(Debug, Clone, Default)]
 pub struct ProbeContext {
@@ -111,6 +125,11 @@ pub type HostHandle = Arc<dyn Host>;
 /// What a plugin author implements. Every method has a default that says "not provided".
 pub trait Plugin: 'static {
     fn descriptor() -> Descriptor;
+
+    /// Commands this plugin adds to `relic` (none by default).
+    fn commands() -> Vec<CommandInfo> {
+        Vec::new()
+    }
 
     /// Bid on `id` for input starting with `head`: the number of bits verified, 0 for no.
     fn probe(_id: &str, _head: &[u8], _ctx: &ProbeContext) -> u32 {
@@ -418,7 +437,35 @@ impl AbiWriter for WriterExport {
 // Root-module entry points, monomorphised per plugin type.
 
 extern "C" fn describe_shim<P: Plugin>() -> RResult<AbiDescriptor, AbiError> {
-    rresult(guard("describe", || Ok(P::descriptor())), descriptor_to_abi)
+    rresult(
+        guard("describe", || Ok((P::descriptor(), P::commands()))),
+        |(d, commands)| {
+            let mut abi = descriptor_to_abi(d);
+            for c in commands {
+                abi.more.push(AbiKv {
+                    key: format!("{COMMAND_KEY}{}", c.name).into(),
+                    value: format!("{}\n{}", c.format, c.help).into_bytes().into(),
+                });
+            }
+            abi
+        },
+    )
+}
+
+/// Commands from a descriptor's `more` bag.
+pub(crate) fn commands_from_abi(more: &RVec<AbiKv>) -> Vec<CommandInfo> {
+    more.iter()
+        .filter_map(|kv| {
+            let name = kv.key.as_str().strip_prefix(COMMAND_KEY)?;
+            let value = String::from_utf8_lossy(kv.value.as_slice()).into_owned();
+            let (format, help) = value.split_once('\n').unwrap_or((value.as_str(), ""));
+            Some(CommandInfo {
+                name: name.to_string(),
+                format: format.to_string(),
+                help: help.to_string(),
+            })
+        })
+        .collect()
 }
 
 extern "C" fn probe_shim<P: Plugin>(
@@ -524,4 +571,43 @@ pub fn root_module<P: Plugin>() -> RelicPlugin_Ref {
 /// Log through the host at `Info` (convenience for plugin code).
 pub fn info(host: &HostHandle, msg: &str) {
     host.log(LogLevel::Info, msg);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct WithCommand;
+
+    impl Plugin for WithCommand {
+        fn descriptor() -> Descriptor {
+            Descriptor {
+                name: "t".into(),
+                version: "0".into(),
+                formats: vec![FormatInfo::new("f", "a format")],
+                media: vec![],
+            }
+        }
+        fn commands() -> Vec<CommandInfo> {
+            vec![CommandInfo {
+                name: "report".into(),
+                format: "f".into(),
+                help: "prints\na report".into(),
+            }]
+        }
+    }
+
+    #[test]
+    fn commands_travel_in_the_descriptor() {
+        let p = crate::LoadedPlugin::new(root_module::<WithCommand>()).expect("loads");
+        assert_eq!(
+            p.commands,
+            vec![CommandInfo {
+                name: "report".into(),
+                format: "f".into(),
+                help: "prints\na report".into()
+            }]
+        );
+        assert_eq!(p.descriptor.formats[0].id, "f");
+    }
 }

@@ -176,6 +176,9 @@ pub enum Command {
         #[arg(short = 'o', long = "opt", value_name = "NAME=VALUE")]
         opt: Vec<String>,
     },
+    /// A command a plugin provides (`relic formats` lists them), e.g. `relic dumpdates FILE`
+    #[command(external_subcommand)]
+    Plugin(Vec<String>),
     /// Compare two archives of any formats entry by entry (exit 1 on difference)
     Verify {
         a: String,

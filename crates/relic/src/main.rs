@@ -243,6 +243,7 @@ fn run(args: Vec<String>) -> Result<i32, Error> {
             };
             cmd_convert(&ctx, i, o, strict, false, vec![])
         }
+        Command::Plugin(words) => cmd_plugin_command(&ctx, &words, options),
         Command::Verify {
             a,
             b,
@@ -343,6 +344,32 @@ fn cmd_formats(ctx: &Ctx) -> Result<i32, Error> {
             for (n, h) in &m.options {
                 let _ = writeln!(out, "    --{n:<22} {h}");
             }
+        }
+    }
+    let commands: Vec<(&str, &relic_plugin_sdk::CommandInfo)> = ctx
+        .registry
+        .plugins
+        .iter()
+        .flat_map(|e| {
+            e.plugin
+                .commands
+                .iter()
+                .map(move |c| (e.plugin.descriptor.name.as_str(), c))
+        })
+        .collect();
+    if !commands.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{:<14} {:<5} {:<10} {:<12} DESCRIPTION",
+            "COMMAND", "", "PLUGIN", "FORMAT"
+        );
+        for (plugin, c) in commands {
+            let _ = writeln!(
+                out,
+                "{:<14} {:<5} {:<10} {:<12} relic {} INPUT: {}",
+                c.name, "", plugin, c.format, c.name, c.help
+            );
         }
     }
     Ok(exit::OK)
@@ -559,6 +586,70 @@ fn cmd_media(ctx: &Ctx, input: InputSpec, json: bool) -> Result<i32, Error> {
             eprintln!("relic: note: {n}");
         }
     }
+    Ok(exit::OK)
+}
+
+/// `relic NAME INPUT` for a command a plugin declared: read INPUT with the command's format
+/// and print the volume's `report` extra, or the listing when there is none.
+fn cmd_plugin_command(
+    ctx: &Ctx,
+    words: &[String],
+    options: Vec<(String, String)>,
+) -> Result<i32, Error> {
+    let name = words.first().map(String::as_str).unwrap_or("");
+    let commands: Vec<&relic_plugin_sdk::CommandInfo> = ctx
+        .registry
+        .plugins
+        .iter()
+        .flat_map(|e| e.plugin.commands.iter())
+        .collect();
+    let Some(cmd) = commands.iter().find(|c| c.name == name) else {
+        let known: Vec<&str> = commands.iter().map(|c| c.name.as_str()).collect();
+        return Err(Error::config(format!(
+            "unknown command '{name}' (see relic --help; plugin commands: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        )));
+    };
+    let [_, input] = words else {
+        return Err(Error::config(format!(
+            "usage: relic {name} INPUT  ({})",
+            cmd.help
+        )));
+    };
+    let spec = InputSpec {
+        location: input.clone(),
+        format: Some(cmd.format.clone()),
+        options,
+        ..Default::default()
+    };
+    let mut lines = Vec::new();
+    let r = relic_engine::ops::list(
+        &ctx.registry,
+        &spec,
+        &[],
+        &ctx.config,
+        ctx.host.clone(),
+        Arc::new(Stats::default()),
+        |e| lines.push(listing::long_line(e)),
+    )?;
+    let mut out = stdout_lines();
+    match r.volume.extras.iter().find(|x| x.key == "report") {
+        Some(report) => {
+            let _ = out.write_all(&report.value);
+        }
+        None => {
+            for l in lines {
+                if !emit(&mut out, &l) {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = out.flush();
     Ok(exit::OK)
 }
 

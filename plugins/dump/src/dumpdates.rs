@@ -206,73 +206,120 @@ pub fn record(path: &Path, name: &[u8], level: u8, date: i64) -> Result<()> {
         .map_err(|e| Error::io(format!("cannot replace {}", path.display()), &e))
 }
 
-/// dump's `W` report of a dumpdates file: for each file system the newest dump of each
-/// level, newest first. For a `relic dumpdates FILE` command (driver: not part of this
-/// plugin).
+/// dump's `W` report of a dumpdates file (`relic dumpdates FILE`).
 pub fn dumpdates_report(path: &Path) -> String {
-    let t = match read(path) {
-        Ok(t) => t,
-        Err(e) => return format!("{e}\n"),
-    };
-    let mut out = String::from("Last dump(s) done (Dump '>' file systems):\n");
-    let mut names: Vec<&Vec<u8>> = Vec::new();
-    for r in &t.records {
-        if !names.contains(&&r.name) {
-            names.push(&r.name);
-        }
+    match read(path) {
+        Ok(t) => t.report(),
+        Err(e) => format!("{e}\n"),
     }
-    if names.is_empty() {
-        out.push_str("  (no dumps recorded)\n");
-    }
-    for name in names {
-        let mut recs: Vec<&Record> = t.records.iter().filter(|r| &r.name == name).collect();
-        recs.sort_by_key(|r| (std::cmp::Reverse(r.date), r.level));
-        for r in recs {
-            out.push_str(&format!(
-                "  {:<16}\t Last dump: Level {}, Date {}\n",
-                String::from_utf8_lossy(name),
-                r.level,
-                ctime(r.date)
-            ));
-        }
-    }
-    out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ctime_round_trip_and_zones() {
-        assert_eq!(ctime(0), "Thu Jan  1 00:00:00 1970");
-        for s in [0i64, 951_782_400, 1_600_000_123, 2_000_000_000] {
-            assert_eq!(parse_ctime(&ctime(s)), Some(s));
+impl Table {
+    /// dump's `W` report: for each file system the newest dump of each level, newest first.
+    pub fn report(&self) -> String {
+        let mut out = String::from("Last dump(s) done (Dump '>' file systems):\n");
+        let mut names: Vec<&Vec<u8>> = Vec::new();
+        for r in &self.records {
+            if !names.contains(&&r.name) {
+                names.push(&r.name);
+            }
         }
-        assert_eq!(
-            parse_ctime("Sat Nov 21 23:29:07 2026 +0100"),
-            parse_ctime("Sat Nov 21 22:29:07 2026")
-        );
-        assert_eq!(parse_ctime("garbage"), None);
+        if names.is_empty() {
+            out.push_str("  (no dumps recorded)\n");
+        }
+        for name in names {
+            let mut recs: Vec<&Record> = self.records.iter().filter(|r| &r.name == name).collect();
+            recs.sort_by_key(|r| (std::cmp::Reverse(r.date), r.level));
+            for r in recs {
+                out.push_str(&format!(
+                    "  {:<16}\t Last dump: Level {}, Date {}\n",
+                    String::from_utf8_lossy(name),
+                    r.level,
+                    ctime(r.date)
+                ));
+            }
+        }
+        out
     }
+}
 
-    #[test]
-    fn base_date_and_update() {
-        let mut t = Table::parse(
-            "/dev/rdsk/dks0d1s0 0 Sat Nov 21 23:29:07 2026\n/usr 1 Sun Nov 22 10:00:00 2026\nnot a line\n",
-        );
-        assert_eq!(t.records.len(), 2);
-        assert_eq!(t.other, vec!["not a line".to_string()]);
-        let l0 = parse_ctime("Sat Nov 21 23:29:07 2026");
-        assert_eq!(t.base_date(b"/dev/rdsk/dks0d1s0", 1), l0);
-        assert_eq!(t.base_date(b"/dev/rdsk/dks0d1s0", 0), None);
-        t.set(b"/dev/rdsk/dks0d1s0", 0, 5);
-        t.set(b"my fs", 2, 7);
-        let again = Table::parse(&t.render());
-        assert_eq!(again.records, t.records);
-        assert!(t
-            .render()
-            .starts_with("/dev/rdsk/dks0d1s0 0 Thu Jan  1 00:00:05 1970\n"));
-        assert!(t.render().contains("my\\040fs"));
+/// Largest dumpdates file read (one line per file system and level: a real one is tiny).
+pub const MAX_FILE: usize = 1 << 20;
+
+/// Bits verified in `head`: every complete line is a dumpdates record.
+pub fn bid(head: &[u8]) -> u32 {
+    let Ok(text) = std::str::from_utf8(head) else {
+        return 0;
+    };
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    if !text.ends_with('\n') {
+        lines.pop(); // possibly cut by the probe
+    }
+    let lines: Vec<&str> = lines.into_iter().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() || !Table::parse(&lines.join("\n")).other.is_empty() {
+        return 0;
+    }
+    // name, level digit and a full ctime date per line
+    8 + 8 * lines.len().min(4) as u32
+}
+
+/// The `dumpdates` format: a dumpdates file read as a list of its records (path = file
+/// system, mtime = dump date, extra `dump.level`), with the W report as the volume's
+/// `report` extra, which the `relic dumpdates` command prints.
+pub struct DumpdatesReader {
+    table: Table,
+    next: usize,
+}
+
+impl DumpdatesReader {
+    pub fn open(medium: Box<dyn relic_model::Medium>) -> Result<DumpdatesReader> {
+        let mut s = relic_plugin_sdk::stream::RecordStream::new(medium);
+        let mut text = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = s.read_some(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            if text.len() + n > MAX_FILE {
+                return Err(Error::unsupported(format!(
+                    "more than {MAX_FILE} bytes: not a dumpdates file"
+                ))
+                .at(text.len() as u64));
+            }
+            text.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&text);
+        Ok(DumpdatesReader {
+            table: Table::parse(&text),
+            next: 0,
+        })
+    }
+}
+
+impl relic_model::FormatReader for DumpdatesReader {
+    fn volume(&mut self) -> Result<relic_model::VolumeInfo> {
+        Ok(relic_model::VolumeInfo {
+            format: "dumpdates".into(),
+            extras: vec![relic_model::Extra::new(
+                "report",
+                self.table.report().into_bytes(),
+            )],
+            ..Default::default()
+        })
+    }
+    fn next_entry(&mut self) -> Result<Option<relic_model::Entry>> {
+        let Some(r) = self.table.records.get(self.next) else {
+            return Ok(None);
+        };
+        self.next += 1;
+        let mut e = relic_model::Entry::new(r.name.clone(), relic_model::EntryKind::File);
+        e.data = relic_model::DataState::None;
+        e.mtime = Some(relic_model::Timestamp::from_secs(r.date));
+        e.set_extra("dump.level", r.level.to_string().into_bytes());
+        Ok(Some(e))
+    }
+    fn read_data(&mut self, _buf: &mut [u8]) -> Result<relic_model::Chunk> {
+        Ok(relic_model::Chunk::End)
     }
 }

@@ -172,15 +172,31 @@ impl Plugin for DumpPlugin {
         irix.aliases = IRIX_ALIASES.iter().map(|s| s.to_string()).collect();
         irix.input = InputKind::Medium;
         irix.options = opts;
+        let mut dates = FormatInfo::new(
+            "dumpdates",
+            "dump's dumpdates file (which level of which file system was dumped when); read-only, see `relic dumpdates`",
+        );
+        dates.write = false;
         Descriptor {
             name: "dump".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            formats: vec![bsd, irix],
+            formats: vec![bsd, irix, dates],
             media: vec![],
         }
     }
 
+    fn commands() -> Vec<relic_plugin_sdk::CommandInfo> {
+        vec![relic_plugin_sdk::CommandInfo {
+            name: "dumpdates".into(),
+            format: "dumpdates".into(),
+            help: "print dump's W report of a dumpdates file: the newest dump of each level per file system".into(),
+        }]
+    }
+
     fn probe(id: &str, head: &[u8], _ctx: &ProbeContext) -> u32 {
+        if id == "dumpdates" {
+            return dumpdates::bid(head);
+        }
         bid(id, head)
     }
 
@@ -190,6 +206,11 @@ impl Plugin for DumpPlugin {
         options: &Options,
         host: HostHandle,
     ) -> Result<Box<dyn FormatReader>> {
+        if id == "dumpdates" {
+            options.check_known(&[], "the dumpdates format")?;
+            let medium = input.take_medium("the dumpdates reader")?;
+            return Ok(Box::new(dumpdates::DumpdatesReader::open(medium)?));
+        }
         let Some(flavor) = flavor_of(id) else {
             return Err(Error::unsupported(format!(
                 "the dump plugin does not read {id}"
