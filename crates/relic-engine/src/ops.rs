@@ -409,10 +409,9 @@ pub fn verify(
         }
     }
     for path in mb.keys() {
-        if !ma.contains_key(path) {
-            if path.as_slice() != b"." {
-                r.differences.push(format!("{}: only in B", show(path)));
-            }
+        // a root "." named by only one side is not a difference
+        if !ma.contains_key(path) && path.as_slice() != b"." {
+            r.differences.push(format!("{}: only in B", show(path)));
         }
     }
     Ok(r)
