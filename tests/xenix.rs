@@ -366,3 +366,41 @@ fn the_independent_fixtures_list_and_extract() {
         }
     }
 }
+
+/// V7 68k dumps with int fields share their header prefix and magic with 4.3BSD/IRIX dumps;
+/// with both plugins loaded, every dump-family fixture must go to its own format.
+/// Regression: the IRIX 60011 fixture was taken for xenix-backup.
+#[test]
+fn dump_and_xenix_fixtures_are_told_apart() {
+    let mut seen = 0;
+    for (dir, want) in [("dump", None), ("xenix-backup", Some("xenix-backup"))] {
+        let mut files: Vec<_> = std::fs::read_dir(fixtures().join(dir))
+            .expect("fixtures")
+            .map(|e| e.expect("e").path())
+            .collect();
+        files.sort();
+        for f in files
+            .into_iter()
+            .filter(|f| f.extension().is_some_and(|x| x == "dump"))
+        {
+            let o = relic(&[os("info"), f.as_os_str()]);
+            o.ok();
+            let format = o
+                .stdout
+                .lines()
+                .find(|l| l.starts_with("format:"))
+                .expect("a format line")
+                .to_string();
+            match want {
+                Some(w) => assert!(format.contains(w), "{}: {format}", f.display()),
+                None => assert!(
+                    format.contains("bsd-dump") || format.contains("irix-dump"),
+                    "{}: {format}",
+                    f.display()
+                ),
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen >= 15, "only {seen} fixtures checked");
+}
