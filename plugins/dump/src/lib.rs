@@ -130,6 +130,12 @@ pub fn bid(id: &str, head: &[u8]) -> u32 {
     let Some(l) = layout::detect(head) else {
         return 0;
     };
+    // AIX 3+ by-inode backups are this same big-endian layout with xix_flag = 60013 at
+    // offset 676, where a 4.3BSD-Tahoe header has its label (research: aix-backup.md 2.3):
+    // those belong to the aix-backup format.
+    if l.endian == layout::Endian::Big && head.len() >= 680 && l.endian.i32(head, 676) == 60013 {
+        return 0;
+    }
     let flags = l.endian.i32(head, layout::OFF_FLAGS);
     let new_inode = flags & layout::DR_NEWINODEFMT != 0;
     let irix_like = l.endian == layout::Endian::Big
