@@ -230,30 +230,78 @@ fn volume_sets_on_plain_files_by_pattern_list_and_hook() {
     let t = tempfile::tempdir().expect("tmp");
     let src = t.path().join("src");
     std::fs::create_dir(&src).expect("mkdir");
-    std::fs::write(src.join("big"), (0..3_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 7) as u8).collect::<Vec<u8>>()).expect("w");
+    std::fs::write(
+        src.join("big"),
+        (0..3_000_000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 7) as u8)
+            .collect::<Vec<u8>>(),
+    )
+    .expect("w");
     std::fs::write(src.join("small"), b"hi\n").expect("w");
     let pattern = t.path().join("vol.%03d");
-    let o = relic(&[os("create"), src.as_os_str(), pattern.as_os_str(), os("--to"), os("irix-dump"), os("--volume-size"), os("1440k")]);
+    let o = relic(&[
+        os("create"),
+        src.as_os_str(),
+        pattern.as_os_str(),
+        os("--to"),
+        os("irix-dump"),
+        os("--volume-size"),
+        os("1440k"),
+    ]);
     o.ok();
     let vol = |n: u32| t.path().join(format!("vol.{n:03}"));
-    assert_eq!(std::fs::metadata(vol(1)).expect("volume 1").len(), 1_474_560);
-    assert_eq!(std::fs::metadata(vol(2)).expect("volume 2").len(), 1_474_560);
+    assert_eq!(
+        std::fs::metadata(vol(1)).expect("volume 1").len(),
+        1_474_560
+    );
+    assert_eq!(
+        std::fs::metadata(vol(2)).expect("volume 2").len(),
+        1_474_560
+    );
     assert!(vol(3).exists() && !vol(4).exists());
-    let leftovers = std::fs::read_dir(t.path()).expect("rd").filter(|e| e.as_ref().expect("e").file_name().to_string_lossy().contains(".tmp")).count();
+    let leftovers = std::fs::read_dir(t.path())
+        .expect("rd")
+        .filter(|e| {
+            e.as_ref()
+                .expect("e")
+                .file_name()
+                .to_string_lossy()
+                .contains(".tmp")
+        })
+        .count();
     assert_eq!(leftovers, 0, "temporary volume files left behind");
 
     let by_pattern = relic(&[os("list"), pattern.as_os_str()]);
     by_pattern.ok();
     assert_eq!(by_pattern.stdout, ".\nbig\nsmall\n");
     let out = t.path().join("out");
-    relic(&[os("extract"), vol(1).as_os_str(), vol(2).as_os_str(), vol(3).as_os_str(), os("-C"), out.as_os_str()]).ok();
-    assert!(std::fs::read(out.join("big")).expect("big") == std::fs::read(src.join("big")).expect("big"));
+    relic(&[
+        os("extract"),
+        vol(1).as_os_str(),
+        vol(2).as_os_str(),
+        vol(3).as_os_str(),
+        os("-C"),
+        out.as_os_str(),
+    ])
+    .ok();
+    assert!(
+        std::fs::read(out.join("big")).expect("big")
+            == std::fs::read(src.join("big")).expect("big")
+    );
 
     let hook = format!("printf '{}/vol.%03d\\n'", t.path().display());
-    let by_hook = relic(&[os("list"), vol(1).as_os_str(), os("--next-volume"), os(&hook)]);
+    let by_hook = relic(&[
+        os("list"),
+        vol(1).as_os_str(),
+        os("--next-volume"),
+        os(&hook),
+    ]);
     by_hook.ok();
     assert_eq!(by_hook.stdout, ".\nbig\nsmall\n");
 
     let missing = relic(&[os("list"), vol(1).as_os_str(), vol(3).as_os_str()]);
-    assert_ne!(missing.code, 0, "volume 3 given as volume 2 must be refused: {missing:?}");
+    assert_ne!(
+        missing.code, 0,
+        "volume 3 given as volume 2 must be refused: {missing:?}"
+    );
 }

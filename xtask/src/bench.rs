@@ -138,7 +138,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     b.current_dir(root)
         .args(["build", "--release", "--quiet", "-p", "relic"]);
     // only what the bench runs: the driver and the plugins it loads
-    for p in ["file", "fs", "tar", "tape-image"] {
+    for p in ["file", "fs", "tar", "tape-image", "dump"] {
         b.args(["-p", &format!("relic-plugin-{p}")]);
     }
     if !b.status()?.success() {
@@ -253,11 +253,102 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         big_size >> 20,
         m.max_rss_kib as f64 / 1024.0
     );
+    // 4. a Linux dump made by Debian's dump: relic list/extract beside restore -t/-x
+    dump_bench(&relic, &work, small)?;
     if !keep {
         let _ = std::fs::remove_dir_all(&base);
     }
     if verdict == "FAIL" {
         bail!("peak RSS goal missed");
     }
+    Ok(())
+}
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh").arg("-c").arg(format!("command -v {cmd} >/dev/null 2>&1 || test -x /sbin/{cmd} || test -x /usr/sbin/{cmd}")).status().map(|s| s.success()).unwrap_or(false)
+}
+
+/// Build an ext2 image of about 1 GiB with `mke2fs -d`, dump it with Debian's dump (in a
+/// private mount namespace with empty mtab/fstab, as fixtures/dump/make.sh does), then time
+/// `relic list` against `restore -t` and `relic extract` against `restore -x`.
+fn dump_bench(relic: &Path, work: &Path, small: bool) -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !(root && have("dump") && have("restore") && have("mke2fs") && have("unshare")) {
+        println!("dump bench skipped: needs root, dump, restore, mke2fs and unshare");
+        return Ok(());
+    }
+    let tree = work.join("dtree");
+    std::fs::create_dir_all(&tree)?;
+    let (big, n_small) = if small { (4u64, 1000) } else { (10u64, 4000) };
+    let mut bytes = 0;
+    for i in 0..big {
+        write_pattern(&tree.join(format!("big{i}")), 100 << 20, i as u8)?;
+        bytes += 100 << 20;
+    }
+    for i in 0..n_small {
+        let d = tree.join(format!("d{:02}", i % 40));
+        std::fs::create_dir_all(&d)?;
+        let size = 512 + (i as u64 * 7919) % (32 * 1024);
+        write_pattern(&d.join(format!("f{i}")), size, i as u8)?;
+        bytes += size;
+    }
+    let img = work.join("fs.img");
+    let size_mb = bytes / (1 << 20) + bytes / (1 << 20) / 5 + 64;
+    let st = Command::new("mke2fs")
+        .args(["-q", "-t", "ext2", "-b", "4096", "-d"])
+        .arg(&tree)
+        .arg(&img)
+        .arg(format!("{size_mb}M"))
+        .status()?;
+    if !st.success() {
+        bail!("mke2fs failed");
+    }
+    std::fs::remove_dir_all(&tree)?;
+    let etc = work.join("fake-etc");
+    std::fs::create_dir_all(&etc)?;
+    let _ = Command::new("sh").arg("-c").arg(format!("cp -a /etc/. {}/ 2>/dev/null; rm -f {0}/mtab {0}/fstab; : > {0}/mtab; : > {0}/fstab", etc.display())).status();
+    let dumpfile = work.join("bench.dump");
+    let st = Command::new("unshare")
+        .args(["-m", "sh", "-c", "mount --bind \"$0\" /etc && exec dump -q -0 -b 64 -f \"$1\" \"$2\" 2>/dev/null"])
+        .arg(&etc)
+        .arg(&dumpfile)
+        .arg(&img)
+        .status()?;
+    let _ = std::fs::remove_file(&img);
+    if !st.success() {
+        println!("dump bench skipped: dump failed in a private mount namespace");
+        return Ok(());
+    }
+    let dsize = std::fs::metadata(&dumpfile)?.len();
+    println!("linux dump: {} MB ({} files)", dsize / 1_000_000, big + n_small as u64);
+    let quiet = |mut c: Command| {
+        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).stdin(std::process::Stdio::null());
+        c
+    };
+    let mut rt = Command::new("restore");
+    rt.arg("-t").arg("-f").arg(&dumpfile);
+    let m_rt = measure(quiet(rt))?;
+    row("restore -t", dsize, &m_rt, None);
+    let mut rl = Command::new(relic);
+    rl.args(["-q", "list"]).arg(&dumpfile).env("XDG_CONFIG_HOME", "/nonexistent");
+    let m_rl = measure(quiet(rl))?;
+    row("relic list", dsize, &m_rl, None);
+    println!("list: relic takes {:.2}x the time of restore -t (goal < 1)", m_rl.secs / m_rt.secs);
+    let rx_dir = work.join("rx");
+    std::fs::create_dir_all(&rx_dir)?;
+    let mut rx = Command::new("restore");
+    rx.arg("-x").arg("-a").arg("-f").arg(&dumpfile).current_dir(&rx_dir);
+    let m_rx = measure(quiet(rx))?;
+    row("restore -x", dsize, &m_rx, None);
+    let _ = std::fs::remove_dir_all(&rx_dir);
+    let ex_dir = work.join("ex");
+    let mut ex = Command::new(relic);
+    ex.args(["-q", "extract"]).arg(&dumpfile).arg("-C").arg(&ex_dir).env("XDG_CONFIG_HOME", "/nonexistent");
+    let m_ex = measure(quiet(ex))?;
+    row("relic extract", dsize, &m_ex, None);
+    println!("extract: relic takes {:.2}x the time of restore -x (goal < 1)", m_ex.secs / m_rx.secs);
+    let _ = std::fs::remove_dir_all(&ex_dir);
+    let _ = std::fs::remove_file(&dumpfile);
     Ok(())
 }
