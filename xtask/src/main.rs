@@ -10,6 +10,9 @@
 //! - `bench`: dir -> tar -> dir throughput and peak RSS, with `cat` of the same bytes as the
 //!   reference, and the 2 GiB file -> tar peak-RSS check.
 //! - `demo`: build everything and run a real conversion on a bundled fixture.
+//! - `fuzz [PLUGIN...] [--seconds N]`: run each plugin's cargo-fuzz target (`plugins/*/fuzz`)
+//!   for N seconds (default 30), seeded with the plugin's fixtures. Needs `cargo install
+//!   cargo-fuzz`; works on stable Rust through `RUSTC_BOOTSTRAP=1` without a sanitizer.
 
 mod bench;
 mod scaffold;
@@ -56,6 +59,7 @@ fn main() -> Result<()> {
         "dist" => dist(rest),
         "bench" => bench::bench(&root(), rest),
         "demo" => demo(),
+        "fuzz" => fuzz(rest),
         other => bail!("unknown task '{other}'"),
     }
 }
@@ -209,6 +213,58 @@ fn demo() -> Result<()> {
         println!("$ relic {}", s.join(" "));
         let mut c = Command::new(&relic);
         c.args(&s);
+        run(c)?;
+    }
+    Ok(())
+}
+
+fn fuzz(args: &[String]) -> Result<()> {
+    let mut seconds = 30u64;
+    let mut only: Vec<String> = vec![];
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--seconds" {
+            seconds = it.next().and_then(|v| v.parse().ok()).context("--seconds takes a number")?;
+        } else {
+            only.push(a.clone());
+        }
+    }
+    let mut targets: Vec<PathBuf> = std::fs::read_dir(root().join("plugins"))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join("fuzz/Cargo.toml").exists())
+        .filter(|p| only.is_empty() || p.file_name().is_some_and(|n| only.iter().any(|o| *o == n.to_string_lossy())))
+        .collect();
+    targets.sort();
+    if targets.is_empty() {
+        bail!("no plugins/*/fuzz target matches {only:?}");
+    }
+    let target_dir = root().join("target/fuzz");
+    for plugin in targets {
+        let name = plugin.file_name().expect("plugin dir").to_string_lossy().into_owned();
+        // seed corpus: the plugin's fixtures, copied (libFuzzer writes into its corpus)
+        let corpus = tempfile::tempdir()?;
+        let fixtures = root().join("fixtures").join(&name);
+        if fixtures.is_dir() {
+            for e in walkdir::WalkDir::new(&fixtures).into_iter().filter_map(|e| e.ok()).filter(|e| e.file_type().is_file()) {
+                if e.metadata().map(|m| m.len() <= 1 << 20).unwrap_or(false) {
+                    let dest = corpus.path().join(e.path().strip_prefix(&fixtures).unwrap_or(e.path()).to_string_lossy().replace('/', "_"));
+                    std::fs::copy(e.path(), dest)?;
+                }
+            }
+        }
+        println!("== fuzz {name} for {seconds} s");
+        let mut c = Command::new("cargo");
+        c.current_dir(plugin.join("fuzz"))
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .args(["fuzz", "run", "--sanitizer", "none", "--fuzz-dir", "."])
+            .arg("read")
+            .arg(corpus.path())
+            .arg("--")
+            .arg(format!("-max_total_time={seconds}"))
+            .arg("-rss_limit_mb=2048")
+            .arg("-timeout=10");
         run(c)?;
     }
     Ok(())
