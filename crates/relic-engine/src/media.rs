@@ -138,12 +138,29 @@ impl Medium for ReplayMedium {
     fn space(&mut self, op: Space, count: i64) -> Result<i64> {
         if op == Space::Rewind {
             self.saved.clear();
-        } else if !self.saved.is_empty() {
+            return self.inner.space(op, count);
+        }
+        if self.saved.is_empty() {
+            return self.inner.space(op, count);
+        }
+        if op != Space::Records || count < 0 {
             return Err(Error::unsupported(
-                "cannot space while probed records are pending",
+                "cannot space back or over files while probed records are pending",
             ));
         }
-        self.inner.space(op, count)
+        // forward over replayed data records first, never past a replayed tape mark
+        let mut done = 0;
+        while done < count {
+            match self.saved.front() {
+                Some(s) if matches!(s.status, RecordStatus::Data | RecordStatus::Bad) => {
+                    self.saved.pop_front();
+                    done += 1;
+                }
+                Some(_) => return Ok(done),
+                None => return Ok(done + self.inner.space(op, count - done)?),
+            }
+        }
+        Ok(done)
     }
     fn next_volume(&mut self, number: u32) -> Result<bool> {
         self.saved.clear();
@@ -192,7 +209,16 @@ impl Medium for CountingMedium {
         self.inner.position()
     }
     fn space(&mut self, op: Space, count: i64) -> Result<i64> {
-        self.inner.space(op, count)
+        let before = self.inner.position().offset;
+        let r = self.inner.space(op, count)?;
+        if op == Space::Records && count > 0 {
+            // spaced-over bytes count as consumed input for the progress display
+            Stats::add(
+                &self.stats.bytes_in,
+                self.inner.position().offset.saturating_sub(before),
+            );
+        }
+        Ok(r)
     }
     fn next_volume(&mut self, number: u32) -> Result<bool> {
         self.inner.next_volume(number)
@@ -396,6 +422,23 @@ mod tests {
         assert_eq!(got[1].1, b"world!");
         assert_eq!(got[2].0, RecordStatus::TapeMark);
         assert_eq!(got[3].1, b"x");
+    }
+
+    #[test]
+    fn replay_spaces_over_probed_records_then_the_medium() {
+        let mut m = MemoryMedium::new(0);
+        for i in 0..6u8 {
+            m.push_record(&[i; 3]);
+        }
+        let mut r = ReplayMedium::new(Box::new(m)).expect("probe");
+        assert_eq!(r.space(Space::Records, 2).expect("space"), 2);
+        let mut buf = [0u8; 8];
+        assert_eq!(r.read_record(&mut buf).expect("read").len, 3);
+        assert_eq!(buf[0], 2);
+        // the remaining replayed records and then the medium itself
+        assert_eq!(r.space(Space::Records, 2).expect("space"), 2);
+        r.read_record(&mut buf).expect("read");
+        assert_eq!(buf[0], 5);
     }
 
     #[test]

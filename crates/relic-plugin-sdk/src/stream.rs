@@ -10,7 +10,7 @@
 
 use std::io;
 
-use relic_model::{Error, Medium, RecordStatus, Result, WriteStatus};
+use relic_model::{Error, Medium, RecordStatus, Result, Space, WriteStatus};
 
 /// Largest single record the stream accepts (tape blocks above this are refused as corrupt).
 pub const MAX_RECORD: usize = 16 << 20;
@@ -35,11 +35,16 @@ pub struct RecordStream<M: Medium> {
     records: u64,
     bad_records: u64,
     last_record_len: usize,
+    /// Bytes per record when the medium cuts a plain byte stream into fixed units and can
+    /// space over them (a plain file): `skip` then seeks instead of reading.
+    space_unit: Option<u64>,
 }
 
 impl<M: Medium> RecordStream<M> {
     pub fn new(medium: M) -> RecordStream<M> {
         let info = medium.info();
+        let space_unit =
+            (!info.records_meaningful && info.can_space && info.max_record > 0).then_some(info.max_record as u64);
         let first = match info.max_record {
             0 => 64 * 1024,
             n => (n as usize).min(MAX_RECORD),
@@ -55,6 +60,7 @@ impl<M: Medium> RecordStream<M> {
             records: 0,
             bad_records: 0,
             last_record_len: 0,
+            space_unit,
         }
     }
 
@@ -225,8 +231,25 @@ impl<M: Medium> RecordStream<M> {
         Ok(())
     }
 
-    /// Skip `n` bytes; `Truncated` if the stream ends first.
+    /// Skip `n` bytes; `Truncated` if the stream ends first. On a medium that can space
+    /// over fixed units of a byte stream (a plain file), whole units are spaced over instead
+    /// of read: listing a large archive does not read its data.
     pub fn skip(&mut self, mut n: u64, what: &str) -> Result<()> {
+        let k = (self.buffered() as u64).min(n) as usize;
+        self.consume(k);
+        n -= k as u64;
+        if let Some(unit) = self.space_unit {
+            // with nothing buffered the medium stands at a record boundary
+            if n >= unit && self.buffered() == 0 && self.state == State::Open {
+                let before = self.medium.position().offset;
+                let spaced = self.medium.space(Space::Records, (n / unit) as i64)?;
+                let moved = self.medium.position().offset.saturating_sub(before).min(n);
+                if spaced > 0 {
+                    self.offset += moved;
+                    n -= moved;
+                }
+            }
+        }
         while n > 0 {
             if self.buffered() == 0 && !self.read_record()? {
                 return Err(

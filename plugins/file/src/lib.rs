@@ -185,7 +185,8 @@ impl Medium for FileMedium {
             record_size: self.record_size,
             max_record: self.read_size() as u32,
             seekable: matches!(self.handle, Handle::Read(_)),
-            can_space: self.record_size != 0 && matches!(self.handle, Handle::Read(_)),
+            // records are units of the read size (the last may be short): spaceable
+            can_space: matches!(self.handle, Handle::Read(_)),
             records_meaningful: false,
             size: self.size,
         }
@@ -261,6 +262,7 @@ impl Medium for FileMedium {
     }
 
     fn space(&mut self, op: Space, count: i64) -> Result<i64> {
+        let unit = self.read_size() as i64;
         let Handle::Read(f) = &mut self.handle else {
             return Err(Error::config("cannot space a file opened for writing"));
         };
@@ -282,16 +284,18 @@ impl Medium for FileMedium {
                 self.offset = end;
                 Ok(0)
             }
-            Space::Records if self.record_size != 0 => {
-                let rs = self.record_size as i64;
+            Space::Records => {
+                let rs = unit;
                 let cur = self.offset as i64 / rs;
                 let last = self
                     .size
                     .map(|s| (s as i64 + rs - 1) / rs)
                     .unwrap_or(i64::MAX);
                 let target = (cur + count).clamp(0, last);
-                seek(f, (target * rs) as u64)?;
-                self.offset = (target * rs) as u64;
+                // the last unit may be short: never stand past the end
+                let to = ((target * rs) as u64).min(self.size.unwrap_or(u64::MAX));
+                seek(f, to)?;
+                self.offset = to;
                 self.records = target as u64;
                 Ok(target - cur)
             }
@@ -342,6 +346,34 @@ mod tests {
             m.read_record(&mut small).expect("read").status,
             RecordStatus::TooSmall
         );
+    }
+
+    /// RecordStream::skip spaces over whole units of a plain file instead of reading them;
+    /// what follows a skip must be exactly the bytes at that offset, also near the short
+    /// last unit and at the end.
+    #[test]
+    fn skipping_seeks_and_lands_on_the_right_bytes() {
+        use relic_plugin_sdk::stream::RecordStream;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("f");
+        let data: Vec<u8> = (0..1_000_003u32).map(|i| (i.wrapping_mul(2654435761) >> 11) as u8).collect();
+        std::fs::write(&p, &data).expect("write");
+        for (first, skip) in [(0u64, 0u64), (10, 70_000), (100, 200_000), (65_536, 65_536), (1, 999_990)] {
+            let m = FileMedium::open(p.to_str().expect("utf8"), OpenMode::Read, 0, None).expect("open");
+            let mut s = RecordStream::new(m);
+            s.skip(first, "test").expect("first skip");
+            s.skip(skip, "test").expect("skip");
+            let at = (first + skip) as usize;
+            let want = &data[at..(at + 12).min(data.len())];
+            let mut got = vec![0u8; want.len()];
+            s.read_exact_bytes(&mut got, "test").expect("read after skip");
+            assert_eq!(got, want, "after skipping {first}+{skip}");
+            assert_eq!(s.offset(), (at + want.len()) as u64);
+        }
+        let m = FileMedium::open(p.to_str().expect("utf8"), OpenMode::Read, 0, None).expect("open");
+        let mut s = RecordStream::new(m);
+        let e = s.skip(1_000_004, "member data").expect_err("one byte past the end");
+        assert_eq!(e.kind, relic_model::ErrorKind::Truncated, "{e}");
     }
 
     #[test]
