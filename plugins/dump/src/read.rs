@@ -430,6 +430,7 @@ impl DumpReader {
     }
 
     fn skip_blocks(&mut self, mut n: u64) -> Result<()> {
+        n -= self.src.skip_blocks(n)?;
         while n > 0 {
             let k = n.min((self.scratch.len() / TP_BSIZE) as u64) as usize;
             let got = self.src.read_blocks(&mut self.scratch[..k * TP_BSIZE])?;

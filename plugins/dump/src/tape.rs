@@ -189,6 +189,44 @@ impl BlockSource {
         Ok(done)
     }
 
+    /// Skip up to `n` whole blocks without reading them where the input allows it (an
+    /// uncompressed dump on a plain file: the stream seeks). Returns how many were skipped;
+    /// the caller reads the rest (which also handles the end of a volume).
+    pub fn skip_blocks(&mut self, n: u64) -> Result<u64> {
+        if self.ended || self.compression.is_some() || self.rec_pos < self.rec.len() || n == 0 {
+            return Ok(0);
+        }
+        // skip only what this volume certainly still holds past the buffered bytes: a seek
+        // must never run past a volume end, where the next volume has to be switched in
+        let before = self.stream.offset();
+        let avail = self.stream.buffered() as u64 / TP_BSIZE as u64;
+        let mut skipped = avail.min(n);
+        self.stream.consume(skipped as usize * TP_BSIZE);
+        let rest = n - skipped;
+        if rest > 1 {
+            // leave the last block to the reading path, so an end of volume is seen there
+            let bytes = (rest - 1) * TP_BSIZE as u64;
+            match self.stream.skip(bytes, "dump blocks") {
+                Ok(()) => skipped += rest - 1,
+                Err(e) if e.kind == relic_model::ErrorKind::Truncated => {
+                    // the volume ended inside the skip: keep the whole blocks it did pass
+                    let moved = self.stream.offset() - before - skipped * TP_BSIZE as u64;
+                    if moved % TP_BSIZE as u64 != 0 {
+                        return Err(Error::truncated(format!(
+                            "the input ends {} bytes into a {TP_BSIZE}-byte dump block",
+                            moved % TP_BSIZE as u64
+                        ))
+                        .at(self.stream.offset()));
+                    }
+                    skipped += moved / TP_BSIZE as u64;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.logical += skipped;
+        Ok(skipped)
+    }
+
     /// Read and decompress the next compressed record; false at the end of the volume.
     fn fill_compressed(&mut self) -> Result<bool> {
         let Some(c) = self.compression else {
