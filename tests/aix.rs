@@ -1075,28 +1075,6 @@ fn flagship_aix_tape_to_irix_dump() {
     }
 }
 
-/// restore -x leaves the root directory's own metadata alone: copy it over for comparing.
-fn copy_root_metadata(from: &Path, to: &Path) {
-    let m = std::fs::metadata(from).expect("root");
-    std::fs::set_permissions(to, m.permissions()).expect("chmod");
-    let c = std::ffi::CString::new(to.as_os_str().as_bytes()).expect("path");
-    let t = [
-        libc::timespec {
-            tv_sec: m.atime(),
-            tv_nsec: m.atime_nsec(),
-        },
-        libc::timespec {
-            tv_sec: m.mtime(),
-            tv_nsec: m.mtime_nsec(),
-        },
-    ];
-    // SAFETY: valid path and two timespecs.
-    assert_eq!(
-        unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), t.as_ptr(), 0) },
-        0
-    );
-}
-
 /// AIX 3+ by-inode backups and IRIX/4.3BSD dumps share their big-endian header; with both
 /// plugins loaded, each fixture must go to its own format (regression: big-endian BSD and
 /// IRIX dumps were taken for aix-backup, whose probe counted more headers).

@@ -5,7 +5,6 @@
 //! `restore -M`.
 
 use std::collections::BTreeSet;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -81,29 +80,6 @@ fn relic_names(args: &[&std::ffi::OsStr]) -> BTreeSet<String> {
     o.stdout.lines().map(|l| l.to_string()).collect()
 }
 
-/// restore -x leaves the root's own metadata alone unless asked: copy it over.
-fn same_root_metadata(from: &Path, to: &Path) {
-    let m = std::fs::metadata(from).expect("root");
-    std::fs::set_permissions(to, m.permissions()).expect("chmod");
-    let c = std::ffi::CString::new(to.as_os_str().as_bytes()).expect("path");
-    use std::os::unix::fs::MetadataExt;
-    let t = [
-        libc::timespec {
-            tv_sec: m.atime(),
-            tv_nsec: m.atime_nsec(),
-        },
-        libc::timespec {
-            tv_sec: m.mtime(),
-            tv_nsec: m.mtime_nsec(),
-        },
-    ];
-    // SAFETY: valid path and two timespecs.
-    assert_eq!(
-        unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), t.as_ptr(), 0) },
-        0
-    );
-}
-
 const FIXTURES: &[&str] = &[
     "basic.dump",
     "basic-be.dump",
@@ -164,7 +140,7 @@ fn relic_extract_matches_restore_x() {
         ])
         .ok();
         restore_in(theirs.path(), &["-x", "-a"], &input);
-        same_root_metadata(ours.path(), theirs.path());
+        copy_root_metadata(ours.path(), theirs.path());
         let how = Compare {
             ns: false,
             xattrs,
@@ -208,7 +184,7 @@ fn dir_to_dump_restores(format: &str, xattrs: bool) {
     );
     let x = tempfile::tempdir().expect("tmp");
     restore_in(x.path(), &["-x", "-a"], &out);
-    same_root_metadata(&root, x.path());
+    copy_root_metadata(&root, x.path());
     let how = Compare {
         ns: false,
         xattrs,
@@ -297,7 +273,7 @@ fn irix_dump_multi_volume_at_1440k_restores_with_restore_m() {
     assert_eq!(listed, restore_names(&work.path().join("vol"), true));
     let x = tempfile::tempdir().expect("tmp");
     restore_in(x.path(), &["-x", "-a", "-M"], &work.path().join("vol"));
-    same_root_metadata(&root, x.path());
+    copy_root_metadata(&root, x.path());
     assert_same_tree(
         &root,
         x.path(),
@@ -367,7 +343,7 @@ fn irix_dump_levels_0_and_1_with_dumpdates() {
     restore_in(x.path(), &["-x", "-a"], &l0);
     restore_in(x.path(), &["-x", "-a", "-u"], &l1);
     std::fs::remove_file(x.path().join("gone.txt")).expect("level 0 had it");
-    same_root_metadata(&root, x.path());
+    copy_root_metadata(&root, x.path());
     assert_same_tree(
         &root,
         x.path(),

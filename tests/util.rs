@@ -433,3 +433,26 @@ pub fn ustar(members: &[TarMember<'_>]) -> Vec<u8> {
     out.resize(out.len().div_ceil(10240) * 10240, 0);
     out
 }
+
+/// restore -x leaves the root directory's own metadata alone: copy it over for comparing.
+pub fn copy_root_metadata(from: &Path, to: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(from).expect("root");
+    std::fs::set_permissions(to, m.permissions()).expect("chmod");
+    let c = std::ffi::CString::new(to.as_os_str().as_bytes()).expect("path");
+    let t = [
+        libc::timespec {
+            tv_sec: m.atime(),
+            tv_nsec: m.atime_nsec(),
+        },
+        libc::timespec {
+            tv_sec: m.mtime(),
+            tv_nsec: m.mtime_nsec(),
+        },
+    ];
+    // SAFETY: valid path and two timespecs.
+    assert_eq!(
+        unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), t.as_ptr(), 0) },
+        0
+    );
+}
