@@ -224,7 +224,10 @@ fn fuzz(args: &[String]) -> Result<()> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--seconds" {
-            seconds = it.next().and_then(|v| v.parse().ok()).context("--seconds takes a number")?;
+            seconds = it
+                .next()
+                .and_then(|v| v.parse().ok())
+                .context("--seconds takes a number")?;
         } else {
             only.push(a.clone());
         }
@@ -233,7 +236,11 @@ fn fuzz(args: &[String]) -> Result<()> {
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| p.join("fuzz/Cargo.toml").exists())
-        .filter(|p| only.is_empty() || p.file_name().is_some_and(|n| only.iter().any(|o| *o == n.to_string_lossy())))
+        .filter(|p| {
+            only.is_empty()
+                || p.file_name()
+                    .is_some_and(|n| only.iter().any(|o| *o == n.to_string_lossy()))
+        })
         .collect();
     targets.sort();
     if targets.is_empty() {
@@ -241,14 +248,28 @@ fn fuzz(args: &[String]) -> Result<()> {
     }
     let target_dir = root().join("target/fuzz");
     for plugin in targets {
-        let name = plugin.file_name().expect("plugin dir").to_string_lossy().into_owned();
+        let name = plugin
+            .file_name()
+            .expect("plugin dir")
+            .to_string_lossy()
+            .into_owned();
         // seed corpus: the plugin's fixtures, copied (libFuzzer writes into its corpus)
         let corpus = tempfile::tempdir()?;
         let fixtures = root().join("fixtures").join(&name);
         if fixtures.is_dir() {
-            for e in walkdir::WalkDir::new(&fixtures).into_iter().filter_map(|e| e.ok()).filter(|e| e.file_type().is_file()) {
+            for e in walkdir::WalkDir::new(&fixtures)
+                .into_iter()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_file())
+            {
                 if e.metadata().map(|m| m.len() <= 1 << 20).unwrap_or(false) {
-                    let dest = corpus.path().join(e.path().strip_prefix(&fixtures).unwrap_or(e.path()).to_string_lossy().replace('/', "_"));
+                    let dest = corpus.path().join(
+                        e.path()
+                            .strip_prefix(&fixtures)
+                            .unwrap_or(e.path())
+                            .to_string_lossy()
+                            .replace('/', "_"),
+                    );
                     std::fs::copy(e.path(), dest)?;
                 }
             }

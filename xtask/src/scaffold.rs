@@ -67,7 +67,11 @@ insta.workspace = true
 "#
         ),
     )?;
-    let info_type = if medium { "MediumKindInfo" } else { "FormatInfo" };
+    let info_type = if medium {
+        "MediumKindInfo"
+    } else {
+        "FormatInfo"
+    };
     let descriptor = if medium {
         format!(
             r#"Descriptor {{

@@ -13,16 +13,25 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     fn root() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("workspace root")
+            .to_path_buf()
     }
 
     fn rust_files() -> Vec<PathBuf> {
         let mut v = Vec::new();
         for top in ["crates", "plugins", "tests", "xtask"] {
-            for e in walkdir::WalkDir::new(root().join(top)).into_iter().filter_map(|e| e.ok()) {
+            for e in walkdir::WalkDir::new(root().join(top))
+                .into_iter()
+                .filter_map(|e| e.ok())
+            {
                 let p = e.path();
                 let s = p.to_string_lossy();
-                if p.extension().is_some_and(|x| x == "rs") && !s.contains("/target/") && !s.contains("/fuzz/") {
+                if p.extension().is_some_and(|x| x == "rs")
+                    && !s.contains("/target/")
+                    && !s.contains("/fuzz/")
+                {
                     v.push(p.to_path_buf());
                 }
             }
@@ -35,17 +44,26 @@ mod tests {
         let mut missing = vec![];
         for f in rust_files() {
             let text = std::fs::read_to_string(&f).expect("read source");
-            let first = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("#!["));
+            let first = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with("#!["));
             if !first.is_some_and(|l| l.starts_with("//!")) {
                 missing.push(f.strip_prefix(root()).unwrap_or(&f).display().to_string());
             }
         }
-        assert!(missing.is_empty(), "files without a //! module doc:\n{}", missing.join("\n"));
+        assert!(
+            missing.is_empty(),
+            "files without a //! module doc:\n{}",
+            missing.join("\n")
+        );
     }
 
     /// Test code: files under a `tests/` directory, and everything after `#[cfg(test)]`.
     fn library_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-        text.lines().enumerate().take_while(|(_, l)| !l.trim_start().starts_with("#[cfg(test)]"))
+        text.lines()
+            .enumerate()
+            .take_while(|(_, l)| !l.trim_start().starts_with("#[cfg(test)]"))
     }
 
     #[test]
@@ -65,7 +83,11 @@ mod tests {
                 }
             }
         }
-        assert!(found.is_empty(), "unwrap() in library code (use expect(\"because ...\")):\n{}", found.join("\n"));
+        assert!(
+            found.is_empty(),
+            "unwrap() in library code (use expect(\"because ...\")):\n{}",
+            found.join("\n")
+        );
     }
 
     fn manifest(path: &str) -> String {
@@ -79,7 +101,11 @@ mod tests {
             assert!(!model.contains(ffi), "relic-model must not depend on {ffi}");
         }
         let mut offenders = vec![];
-        for e in walkdir::WalkDir::new(root()).max_depth(4).into_iter().filter_map(|e| e.ok()) {
+        for e in walkdir::WalkDir::new(root())
+            .max_depth(4)
+            .into_iter()
+            .filter_map(|e| e.ok())
+        {
             let p = e.path();
             let s = p.to_string_lossy();
             if p.file_name().is_some_and(|n| n == "Cargo.toml")
@@ -90,12 +116,18 @@ mod tests {
                 && p != root().join("Cargo.toml")
             {
                 let text = std::fs::read_to_string(p).expect("manifest");
-                if text.lines().any(|l| l.trim_start().starts_with("abi_stable")) {
+                if text
+                    .lines()
+                    .any(|l| l.trim_start().starts_with("abi_stable"))
+                {
                     offenders.push(s.into_owned());
                 }
             }
         }
-        assert!(offenders.is_empty(), "abi_stable outside relic-plugin-abi: {offenders:?}");
+        assert!(
+            offenders.is_empty(),
+            "abi_stable outside relic-plugin-abi: {offenders:?}"
+        );
     }
 
     #[test]
@@ -104,21 +136,39 @@ mod tests {
         for line in driver.lines() {
             let l = line.trim_start();
             assert!(
-                !(l.starts_with("relic-format-") || l.starts_with("relic-medium-") || l.starts_with("relic-plugin-") && !l.starts_with("relic-plugin-sdk")),
+                !(l.starts_with("relic-format-")
+                    || l.starts_with("relic-medium-")
+                    || l.starts_with("relic-plugin-") && !l.starts_with("relic-plugin-sdk")),
                 "the driver names a plugin crate: {line}"
             );
         }
-        let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(root())
-            .args(["tree", "-p", "relic", "--prefix", "none", "--format", "{p}", "-e", "all"])
-            .output()
-            .expect("cargo tree runs");
+        let out =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .current_dir(root())
+                .args([
+                    "tree", "-p", "relic", "--prefix", "none", "--format", "{p}", "-e", "all",
+                ])
+                .output()
+                .expect("cargo tree runs");
         let tree = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let plugins: Vec<&str> = tree
             .lines()
-            .filter(|l| l.starts_with("relic-format-") || l.starts_with("relic-medium-") || (l.starts_with("relic-plugin-") && !l.starts_with("relic-plugin-sdk") && !l.starts_with("relic-plugin-abi")))
+            .filter(|l| {
+                l.starts_with("relic-format-")
+                    || l.starts_with("relic-medium-")
+                    || (l.starts_with("relic-plugin-")
+                        && !l.starts_with("relic-plugin-sdk")
+                        && !l.starts_with("relic-plugin-abi"))
+            })
             .collect();
-        assert!(plugins.is_empty(), "cargo tree -p relic lists plugin crates: {plugins:?}");
+        assert!(
+            plugins.is_empty(),
+            "cargo tree -p relic lists plugin crates: {plugins:?}"
+        );
     }
 }
