@@ -1009,15 +1009,8 @@ impl DwordReader {
         for w in &tree.warnings {
             self.warn(w, None);
         }
-        if let Some(mut root) = metas.remove(&layout::ROOT_INO) {
-            root.path = b".".to_vec();
-            self.queue.push_back((root, Body::None));
-        }
-        for (ino, path) in tree.dirs_sorted() {
-            if let Some(mut e) = metas.remove(&ino) {
-                e.path = path;
-                self.queue.push_back((e, Body::None));
-            }
+        for e in tree.directory_entries(layout::ROOT_INO, &mut metas) {
+            self.queue.push_back((e, Body::None));
         }
         self.tree = Some(tree);
         Ok(())

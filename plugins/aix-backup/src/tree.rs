@@ -169,6 +169,27 @@ impl Tree {
     }
 
     /// Every directory path, root first then sorted (a parent before its children).
+    /// The directory entries of a by-inode archive, root first as `.`, then every
+    /// directory by path; each taken out of `metas` (inode -> entry) and named from the tree.
+    pub fn directory_entries(
+        &self,
+        root_ino: u32,
+        metas: &mut HashMap<u32, relic_model::Entry>,
+    ) -> Vec<relic_model::Entry> {
+        let mut out = Vec::new();
+        if let Some(mut root) = metas.remove(&root_ino) {
+            root.path = b".".to_vec();
+            out.push(root);
+        }
+        for (ino, path) in self.dirs_sorted() {
+            if let Some(mut e) = metas.remove(&ino) {
+                e.path = path;
+                out.push(e);
+            }
+        }
+        out
+    }
+
     pub fn dirs_sorted(&self) -> Vec<(u32, Vec<u8>)> {
         let mut v: Vec<(u32, Vec<u8>)> = self
             .dir_paths

@@ -296,6 +296,25 @@ pub struct LevelInfo {
     pub name: String,
 }
 
+/// After a successful archive: record its level in the history file (the budate history,
+/// dump's `u`) and say so in the summary notes. Shared by the dword and BSD-style writers.
+pub(crate) fn record_level(
+    level: &Option<LevelInfo>,
+    history: Option<&std::path::Path>,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    if let (Some(li), Some(p)) = (level, history) {
+        dumpdates::update(p, &li.name, li.level, li.date)?;
+        notes.push(format!(
+            "{} updated: {} level {}",
+            p.display(),
+            li.name,
+            li.level
+        ));
+    }
+    Ok(())
+}
+
 /// Date, level and budate of a backup from the options, the source's volume and history.
 pub fn level_info(opts: &WriteOptions, volume: &VolumeInfo) -> Result<LevelInfo> {
     let now = std::time::SystemTime::now()
@@ -1183,15 +1202,7 @@ impl FormatWriter for DwordWriter {
         out.write(&layout::encode_end(ty::END))?;
         out.finish()?;
         let volumes = out.volumes();
-        if let (Some(li), Some(p)) = (&self.level, &self.opts.dumpdates) {
-            dumpdates::update(p, &li.name, li.level, li.date)?;
-            self.notes.push(format!(
-                "{} updated: {} level {}",
-                p.display(),
-                li.name,
-                li.level
-            ));
-        }
+        record_level(&self.level, self.opts.dumpdates.as_deref(), &mut self.notes)?;
         Ok(WriteSummary {
             entries: self.entries,
             bytes: self.bytes,

@@ -19,7 +19,6 @@ use relic_plugin_sdk::HostHandle;
 
 use crate::bsd::{self, ts, Header, TapeTemplate, BLOCK, NINDIR};
 use crate::catalog::{Catalog, Plan};
-use crate::dumpdates;
 use crate::volume::{OutHeader, VolOut};
 use crate::write::{capabilities, level_info, LevelInfo, WriteOptions};
 
@@ -398,15 +397,7 @@ impl FormatWriter for BsdWriter {
         let out = self.out()?;
         out.finish()?;
         let volumes = out.volumes();
-        if let (Some(li), Some(p)) = (&self.level, &self.opts.dumpdates) {
-            dumpdates::update(p, &li.name, li.level, li.date)?;
-            self.notes.push(format!(
-                "{} updated: {} level {}",
-                p.display(),
-                li.name,
-                li.level
-            ));
-        }
+        crate::write::record_level(&self.level, self.opts.dumpdates.as_deref(), &mut self.notes)?;
         Ok(WriteSummary {
             entries: self.entries,
             bytes: self.bytes,
