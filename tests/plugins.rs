@@ -53,7 +53,8 @@ fn panicking_plugin_in_describe_costs_one_line() {
     let lib = plugin_lib("relic_testplugin_panic");
     let o = relic_env(
         &[os("--plugin"), lib.as_os_str(), os("formats")],
-        &[("RELIC_TEST_PANIC", "describe")],
+        // describe() runs only when the library is not in the plugin cache
+        &[("RELIC_TEST_PANIC", "describe"), ("RELIC_PLUGIN_CACHE", "off")],
     );
     o.ok();
     let lines = stderr_lines(&o);
@@ -177,4 +178,91 @@ fn a_non_plugin_library_is_reported_and_skipped() {
     let lines = stderr_lines(&o);
     assert_eq!(lines.len(), 1, "{}", o.stderr);
     assert!(lines[0].contains("relic_plugin_fake"), "{}", lines[0]);
+}
+
+fn cache_note(o: &Out) -> String {
+    o.stderr
+        .lines()
+        .find(|l| l.contains("plugin cache"))
+        .unwrap_or_else(|| panic!("no plugin cache note in:\n{}", o.stderr))
+        .to_string()
+}
+
+#[test]
+fn plugin_cache_describes_known_libraries_and_misses_replaced_ones() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cache = dir.path().join("cache.json");
+    let cache_s = cache.to_str().expect("utf-8 temp path");
+    // a private copy of the tar plugin, named first so it is the one used
+    let copy = dir.path().join(format!(
+        "{}relic_plugin_tar{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    std::fs::copy(plugin_lib("relic_plugin_tar"), &copy).expect("copy");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let mut a = vec![os("-v"), os("--plugin"), copy.as_os_str()];
+        a.extend_from_slice(args);
+        relic_env(&a, &[("RELIC_PLUGIN_CACHE", cache_s)])
+    };
+    // cold: everything loaded and checked in full, then cached
+    let cold = run(&[os("formats")]);
+    cold.ok();
+    assert!(cache_note(&cold).contains(": 0 of "), "{}", cold.stderr);
+    let text = std::fs::read_to_string(&cache).expect("the cache was written");
+    assert!(text.contains(&copy.display().to_string()), "{text}");
+    // warm: every library described from the cache, same answer
+    let warm = run(&[os("formats")]);
+    warm.ok();
+    let note = cache_note(&warm);
+    let total = note
+        .rsplit(" of ")
+        .next()
+        .and_then(|t| t.split_whitespace().next())
+        .expect("count");
+    assert!(note.contains(&format!(": {total} of {total} ")), "{note}");
+    assert_eq!(warm.stdout, cold.stdout);
+    // a warm run opens the libraries it needs on first use and works like a cold one
+    let tarball = fixtures().join("tar/posix.tar");
+    let listed = run(&[os("list"), os("-l"), tarball.as_os_str()]);
+    listed.ok();
+    let uncached = relic_env(
+        &[os("list"), os("-l"), tarball.as_os_str()],
+        &[("RELIC_PLUGIN_CACHE", "off")],
+    );
+    uncached.ok();
+    assert!(!listed.stdout.is_empty());
+    assert_eq!(listed.stdout, uncached.stdout);
+    // replace the copy by a library of another ABI: the cache must not vouch for it
+    std::fs::remove_file(&copy).expect("rm");
+    std::fs::copy(plugin_lib("relic_testplugin_wrong_abi"), &copy).expect("copy");
+    let replaced = run(&[os("formats")]);
+    replaced.ok();
+    assert!(
+        replaced
+            .stderr
+            .lines()
+            .any(|l| l.contains(&copy.display().to_string()) && l.contains("0.9.0")),
+        "the replaced library is checked again and refused:\n{}",
+        replaced.stderr
+    );
+    assert!(!cache_note(&replaced).contains(&format!(": {total} of ")));
+    // RELIC_PLUGIN_CACHE=off writes nothing
+    let off = dir.path().join("never");
+    let o = relic_env(&[os("formats")], &[("RELIC_PLUGIN_CACHE", "off")]);
+    o.ok();
+    assert!(!off.exists());
+}
+
+#[test]
+fn host_hints_are_not_user_options() {
+    let tarball = fixtures().join("tar/posix.tar");
+    let o = relic(&[
+        os("list"),
+        tarball.as_os_str(),
+        os("--opt"),
+        os("relic-intent=names"),
+    ]);
+    assert_eq!(o.code, 2, "{o:?}");
+    assert!(o.stderr.contains("set by relic itself"), "{}", o.stderr);
 }

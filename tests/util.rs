@@ -17,6 +17,11 @@ pub fn deps_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// The plugin cache file the tests' relic runs share.
+pub fn test_plugin_cache() -> PathBuf {
+    deps_dir().join("relic-test-plugin-cache.json")
+}
+
 /// The `relic` binary next to `deps/`, built by `cargo test --workspace` (the driver package
 /// has an integration test) or by `cargo xtask test`.
 pub fn relic_bin() -> PathBuf {
@@ -74,6 +79,9 @@ pub fn relic_env<S: AsRef<OsStr>>(args: &[S], env: &[(&str, &str)]) -> Out {
     c.args(args)
         .env("RELIC_PLUGIN_PATH", deps_dir())
         .env("XDG_CONFIG_HOME", "/nonexistent-relic-config")
+        // one plugin cache for the whole test run, beside the binaries it describes (a
+        // test that needs another passes its own RELIC_PLUGIN_CACHE)
+        .env("RELIC_PLUGIN_CACHE", test_plugin_cache())
         .env_remove("RELIC_TEST_PANIC");
     for (k, v) in env {
         c.env(k, v);

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use relic_model::{Error, ErrorKind, FormatReader, FormatWriter, Host, Medium, OpenMode, Result};
-use relic_plugin_sdk::{InputKind, Options, ProbeContext};
+use relic_plugin_sdk::{InputKind, Intent, Options, ProbeContext, INTENT_OPTION};
 
 use crate::config::Config;
 use crate::host::Stats;
@@ -46,6 +46,9 @@ pub struct InputSpec {
     pub volumes: VolumeSource,
     /// Skip bad records and recoverable errors, count them and report at the end.
     pub salvage: bool,
+    /// What the entries are for, told to a format that declares the hint
+    /// ([`relic_plugin_sdk::INTENT_OPTION`]).
+    pub intent: Intent,
 }
 
 /// What the user said about an output.
@@ -105,6 +108,11 @@ fn options_for(
 ) -> Result<Options> {
     let mut o = Options::new();
     for (k, v) in config.options_for(id) {
+        if Intent::is_host_option(&k) {
+            return Err(Error::config(format!(
+                "config: [formats.{id}] sets '{k}', which only relic itself sets"
+            )));
+        }
         if !declares(declared, &k) {
             return Err(Error::config(format!(
                 "config: [formats.{id}] sets '{k}', which {id} does not know"
@@ -113,7 +121,7 @@ fn options_for(
         o.set(&k, &v);
     }
     for (k, v) in user {
-        if declares(declared, k) {
+        if declares(declared, k) && !Intent::is_host_option(k) {
             o.set(k, v);
         }
     }
@@ -133,6 +141,11 @@ fn check_used(
     components: &[(&str, &[(String, String)])],
     lenient: bool,
 ) -> Result<()> {
+    if let Some((k, _)) = user.iter().find(|(k, _)| Intent::is_host_option(k)) {
+        return Err(Error::config(format!(
+            "option '{k}' is set by relic itself, not on the command line"
+        )));
+    }
     if lenient {
         return Ok(());
     }
@@ -546,6 +559,9 @@ pub fn open_on(
     let mut fopts = options_for(&format_id, &finfo.options, &spec.options, config)?;
     if spec.salvage && declares(&finfo.options, "salvage") {
         fopts.set("salvage", "");
+    }
+    if declares(&finfo.options, INTENT_OPTION) {
+        fopts.set(INTENT_OPTION, spec.intent.as_str());
     }
     det.format = format_id.clone();
     let reader = fe

@@ -10,6 +10,8 @@
 //! Modules:
 //! - [`config`]: the TOML configuration file.
 //! - [`registry`]: discovery order, loading, one-line failure reports.
+//! - [`plugin_cache`]: cached plugin descriptions, so a command opens only the libraries it
+//!   uses.
 //! - [`host`]: the services plugins call back into (logging, warnings, cancellation).
 //! - [`media`]: host-side medium wrappers: replay of probed records, byte counting, spooling.
 //! - [`detect`]: opening inputs and outputs: medium, container and format selection by bids.
@@ -22,6 +24,7 @@ pub mod host;
 pub mod media;
 pub mod ops;
 pub mod pipeline;
+pub mod plugin_cache;
 pub mod registry;
 pub mod volumes;
 

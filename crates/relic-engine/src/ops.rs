@@ -262,10 +262,12 @@ pub fn verify(
     // an option may belong to either side's format or medium: check the union
     let a = &InputSpec {
         lenient: true,
+        intent: relic_plugin_sdk::Intent::Full,
         ..a.clone()
     };
     let b = &InputSpec {
         lenient: true,
+        intent: relic_plugin_sdk::Intent::Full,
         ..b.clone()
     };
     let mut ia = open_input(reg, a, config, host.clone(), stats.clone())?;

@@ -360,6 +360,7 @@ pub fn convert(
     // writer and `--record-size` to the input medium.
     let input = &InputSpec {
         lenient: true,
+        intent: relic_plugin_sdk::Intent::Full,
         ..input.clone()
     };
     let output = &OutputSpec {

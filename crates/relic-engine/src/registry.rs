@@ -13,6 +13,10 @@
 //! non-recursively for `librelic_plugin_*.so` (platform prefix and suffix). A library that
 //! fails to load is reported in one line (path, plugin ABI, host ABI, reason) and skipped;
 //! the full abi_stable layout report is kept for `-v`.
+//!
+//! Libraries the [`plugin_cache`](crate::plugin_cache) knows (same file, same host) are
+//! registered from their cached description and opened on first use; the others are loaded
+//! and checked in full, and then cached.
 
 use std::collections::HashSet;
 use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
@@ -21,6 +25,8 @@ use std::path::{Path, PathBuf};
 use relic_model::{Error, ErrorKind, Result};
 use relic_plugin_abi::{load_library, ABI_MAJOR, ABI_MINOR};
 use relic_plugin_sdk::{FormatInfo, LoadedPlugin, MediumKindInfo, Plugin};
+
+use crate::plugin_cache::{file_identity, CachedPlugin, PluginCache};
 
 /// File-name prefix of discoverable plugin libraries.
 pub const PLUGIN_PREFIX: &str = "relic_plugin_";
@@ -32,6 +38,8 @@ pub struct SearchPaths {
     pub dirs: Vec<PathBuf>,
     /// Plugin names never to load.
     pub disabled: Vec<String>,
+    /// The plugin cache file (`None`: no cache).
+    pub cache: Option<PathBuf>,
 }
 
 impl SearchPaths {
@@ -46,6 +54,7 @@ impl SearchPaths {
             files: explicit_files.to_vec(),
             dirs: explicit_dirs.to_vec(),
             disabled: vec![],
+            cache: crate::plugin_cache::default_location(),
         };
         if let Some(v) = std::env::var_os("RELIC_PLUGIN_PATH") {
             for p in std::env::split_paths(&v) {
@@ -155,20 +164,55 @@ impl Registry {
             found.sort();
             candidates.extend(found);
         }
+        let mut cache = match &paths.cache {
+            Some(file) => PluginCache::open(file),
+            None => PluginCache::disabled(),
+        };
+        let mut considered = 0;
         for path in candidates {
             let canon = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
             if !seen.insert(canon.clone()) {
                 continue;
             }
-            reg.load_one(&canon, &paths.disabled);
+            considered += 1;
+            reg.load_one(&canon, &paths.disabled, &mut cache);
         }
+        if let Some(file) = &paths.cache {
+            reg.notes.push(format!(
+                "plugin cache {}: {} of {considered} libraries described from it",
+                file.display(),
+                cache.hits
+            ));
+        }
+        cache.save();
         reg
     }
 
-    fn load_one(&mut self, path: &Path, disabled: &[String]) {
+    fn load_one(&mut self, path: &Path, disabled: &[String], cache: &mut PluginCache) {
+        let identity = file_identity(path);
+        if let Some(id) = &identity {
+            if let Some(c) = cache.lookup(path, id) {
+                let lib = path.to_path_buf();
+                let p = LoadedPlugin::deferred(
+                    c.descriptor(),
+                    (c.abi_major, c.abi_minor),
+                    c.unwind,
+                    c.commands(),
+                    move || {
+                        // SAFETY: the cache hit means load_library accepted this very file
+                        // (same identity) in a run of this very host executable.
+                        unsafe { relic_plugin_abi::load_library_prechecked(&lib) }
+                            .map_err(|f| f.summary)
+                    },
+                );
+                self.add(p, Origin::Library(path.to_path_buf()), disabled);
+                return;
+            }
+        }
         let root = match load_library(path) {
             Ok(r) => r,
             Err(f) => {
+                cache.forget(path);
                 self.failures.push(Failure {
                     path: path.to_path_buf(),
                     summary: f.summary,
@@ -178,12 +222,24 @@ impl Registry {
             }
         };
         match LoadedPlugin::new(root) {
-            Ok(p) => self.add(p, Origin::Library(path.to_path_buf()), disabled),
-            Err(e) => self.failures.push(Failure {
-                path: path.to_path_buf(),
-                summary: e.message.clone(),
-                detail: e.to_string(),
-            }),
+            Ok(p) => {
+                // the identity is taken again after loading: a file replaced while it was
+                // being checked must not be cached under the old one's identity
+                if let (Some(before), Some(after)) = (identity, file_identity(path)) {
+                    if before == after {
+                        cache.insert(CachedPlugin::new(path, after, &p));
+                    }
+                }
+                self.add(p, Origin::Library(path.to_path_buf()), disabled)
+            }
+            Err(e) => {
+                cache.forget(path);
+                self.failures.push(Failure {
+                    path: path.to_path_buf(),
+                    summary: e.message.clone(),
+                    detail: e.to_string(),
+                })
+            }
         }
     }
 
@@ -275,13 +331,14 @@ impl Registry {
     }
 
     /// Every option name (without `=VALUE`) any format or medium declares, with whether it
-    /// takes a value.
+    /// takes a value; host hints (`relic-*`) are not options a user can give.
     pub fn declared_options(&self) -> Vec<(String, bool)> {
         let mut v: Vec<(String, bool)> = self
             .formats()
             .flat_map(|(_, f)| f.options.iter())
             .chain(self.media().flat_map(|(_, m)| m.options.iter()))
             .map(|(n, _)| split_option_name(n))
+            .filter(|(n, _)| !relic_plugin_sdk::Intent::is_host_option(n))
             .collect();
         v.sort();
         v.dedup();

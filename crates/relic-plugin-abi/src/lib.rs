@@ -460,7 +460,27 @@ pub struct LoadFailure {
 
 /// Load a plugin library. Uses `lib_header_from_path` + `init_root_module`, not
 /// `RootModule::load_from_file`, which caches one module per type (research finding 1).
+///
+/// This checks the library's ABI version and compares the layout of every type reachable
+/// from the root module with the host's, which costs about a millisecond per plugin (most
+/// of a short command's run time); see [`load_library_prechecked`].
 pub fn load_library(path: &Path) -> Result<RelicPlugin_Ref, LoadFailure> {
+    load(path, true)
+}
+
+/// Load a library whose layout check already passed for this very file and this very host
+/// executable: the ABI version is still checked, the type layouts are not compared again.
+/// abi_stable documents `unchecked_layout` for exactly this use (a cache of checked libraries).
+///
+/// # Safety
+/// The caller must know that [`load_library`] accepted the same file (same device, inode,
+/// size, modification and change times) in a process of the same host executable; otherwise
+/// a plugin with another layout would be called through the wrong types.
+pub unsafe fn load_library_prechecked(path: &Path) -> Result<RelicPlugin_Ref, LoadFailure> {
+    load(path, false)
+}
+
+fn load(path: &Path, check_layout: bool) -> Result<RelicPlugin_Ref, LoadFailure> {
     let fail = |e: LibraryError| {
         let detail = e.to_string();
         let summary = match &e {
@@ -482,7 +502,13 @@ pub fn load_library(path: &Path) -> Result<RelicPlugin_Ref, LoadFailure> {
         LoadFailure { summary, detail }
     };
     let header = lib_header_from_path(path).map_err(fail)?;
-    header.init_root_module::<RelicPlugin_Ref>().map_err(fail)
+    if check_layout {
+        header.init_root_module::<RelicPlugin_Ref>().map_err(fail)
+    } else {
+        // SAFETY: guaranteed by load_library_prechecked's caller (see there).
+        unsafe { header.init_root_module_with_unchecked_layout::<RelicPlugin_Ref>() }
+            .map_err(fail)
+    }
 }
 
 fn last_line(s: &str) -> String {

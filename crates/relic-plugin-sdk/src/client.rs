@@ -176,10 +176,30 @@ pub fn export_medium(m: Box<dyn Medium>) -> MediumBox {
     crate::plugin::MediumExport::boxed(m)
 }
 
+/// Loads a library the first time one of its functions is needed.
+type Loader = Box<dyn Fn() -> std::result::Result<RelicPlugin_Ref, String> + Send + Sync>;
+
+/// The root module, or the way to get it.
+#[derive(Clone)]
+enum Root {
+    Ready(RelicPlugin_Ref),
+    /// Described from the host's plugin cache; the library is opened on first use.
+    Deferred(Arc<Deferred>),
+}
+
+struct Deferred {
+    load: Loader,
+    cell: std::sync::OnceLock<std::result::Result<RelicPlugin_Ref, String>>,
+}
+
 /// A plugin the host loaded (from a library or in-process) with its description.
+///
+/// A plugin may also be *deferred* ([`LoadedPlugin::deferred`]): its description comes from
+/// the host's cache and its library is opened the first time `probe` or an `open_*` needs
+/// it, so commands that use three plugins do not pay for loading twelve.
 #[derive(Clone)]
 pub struct LoadedPlugin {
-    root: RelicPlugin_Ref,
+    root: Root,
     pub descriptor: Descriptor,
     /// ABI version the plugin was built for.
     pub abi: (u32, u32),
@@ -251,7 +271,7 @@ impl LoadedPlugin {
             )));
         }
         Ok(LoadedPlugin {
-            root,
+            root: Root::Ready(root),
             abi: (d.abi_major, d.abi_minor),
             unwind: d.unwind,
             commands: crate::plugin::commands_from_abi(&d.more),
@@ -264,7 +284,52 @@ impl LoadedPlugin {
         })
     }
 
+    /// A plugin described by the caller (from a cache of earlier [`LoadedPlugin::new`]
+    /// results) whose library `load` opens the first time it is needed. If that fails, probes
+    /// bid 0 and every `open_*` returns the failure.
+    pub fn deferred(
+        descriptor: Descriptor,
+        abi: (u32, u32),
+        unwind: bool,
+        commands: Vec<crate::plugin::CommandInfo>,
+        load: impl Fn() -> std::result::Result<RelicPlugin_Ref, String> + Send + Sync + 'static,
+    ) -> LoadedPlugin {
+        LoadedPlugin {
+            root: Root::Deferred(Arc::new(Deferred {
+                load: Box::new(load),
+                cell: std::sync::OnceLock::new(),
+            })),
+            descriptor,
+            abi,
+            unwind,
+            commands,
+        }
+    }
+
+    /// Whether the plugin's library has been opened (always true for [`LoadedPlugin::new`]).
+    pub fn is_loaded(&self) -> bool {
+        match &self.root {
+            Root::Ready(_) => true,
+            Root::Deferred(d) => matches!(d.cell.get(), Some(Ok(_))),
+        }
+    }
+
+    fn root(&self) -> Result<RelicPlugin_Ref> {
+        match &self.root {
+            Root::Ready(r) => Ok(*r),
+            Root::Deferred(d) => d.cell.get_or_init(|| (d.load)()).clone().map_err(|why| {
+                Error::config(format!(
+                    "plugin {} could not be loaded: {why}",
+                    self.descriptor.name
+                ))
+            }),
+        }
+    }
+
     pub fn probe(&self, id: &str, head: &[u8], ctx: &ProbeContext) -> u32 {
+        let Ok(root) = self.root() else {
+            return 0;
+        };
         let actx = AbiProbeContext {
             location: ctx.location.as_str().into(),
             is_dir: ctx.is_dir,
@@ -273,7 +338,7 @@ impl LoadedPlugin {
             best_bid: ctx.best_bid,
             more: RVec::new(),
         };
-        (self.root.probe())(id.into(), head.into(), &actx)
+        (root.probe())(id.into(), head.into(), &actx)
     }
 
     fn stream(location: &[u8], medium: Option<Box<dyn Medium>>) -> AbiStream {
@@ -291,7 +356,7 @@ impl LoadedPlugin {
         options: &Options,
         host: Arc<dyn Host>,
     ) -> Result<Box<dyn FormatReader>> {
-        let r = (self.root.open_reader())(
+        let r = (self.root()?.open_reader())(
             id.into(),
             Self::stream(location, medium),
             options_to_abi(options),
@@ -310,7 +375,7 @@ impl LoadedPlugin {
         options: &Options,
         host: Arc<dyn Host>,
     ) -> Result<Box<dyn FormatWriter>> {
-        let r = (self.root.open_writer())(
+        let r = (self.root()?.open_writer())(
             id.into(),
             Self::stream(location, medium),
             options_to_abi(options),
@@ -330,7 +395,7 @@ impl LoadedPlugin {
         options: &Options,
         host: Arc<dyn Host>,
     ) -> Result<Box<dyn Medium>> {
-        let r = (self.root.open_medium())(
+        let r = (self.root()?.open_medium())(
             id.into(),
             location.into(),
             mode == OpenMode::Write,

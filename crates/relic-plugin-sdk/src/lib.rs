@@ -28,7 +28,7 @@ pub mod testing;
 
 pub use client::LoadedPlugin;
 pub use guard::guard;
-pub use options::Options;
+pub use options::{Intent, Options, HOST_OPTION_PREFIX, INTENT_OPTION};
 pub use plugin::{
     root_module, CommandInfo, Descriptor, FormatInfo, HostHandle, InputKind, MediumKindInfo,
     Plugin, ProbeContext, Stream,

@@ -1,7 +1,58 @@
 //! Options passed to a reader, writer or medium: `key=value` pairs from the command line
 //! (`--opt key=value` and format-specific flags) and the config file.
+//!
+//! # Host hints
+//! Options whose names start with [`HOST_OPTION_PREFIX`] are set by the host, never by the
+//! user: the driver neither offers them on the command line nor lists them, and the engine
+//! refuses them in the config file. A component receives one only when it declares it, like
+//! any other option, so a plugin that ignores hints needs no code at all. Today there is one:
+//! [`INTENT_OPTION`] (what the host will do with a reader's entries, see [`Intent`]).
 
 use relic_model::{Error, Result};
+
+/// Names of host hints start with this.
+pub const HOST_OPTION_PREFIX: &str = "relic-";
+
+/// The host hint a reader declares (as `"relic-intent=WHAT"`) to learn what its entries are
+/// for. The value is one of [`Intent::as_str`].
+pub const INTENT_OPTION: &str = "relic-intent";
+
+/// What the host will do with a reader's entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Intent {
+    /// Only paths and kinds are shown (`relic list` without `-l`/`--json`). A reader may
+    /// answer from a table of contents without visiting every entry, like `restore -t`:
+    /// every other field may be left at its default, no entry may claim data, and the entries
+    /// (paths, kinds, order) must be those a full read would give for an undamaged archive.
+    Names,
+    /// Every field is shown, data is skipped (`list -l`, `info`).
+    List,
+    /// Entries and data are written somewhere (extract, convert, verify, or not said).
+    #[default]
+    Full,
+}
+
+impl Intent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Intent::Names => "names",
+            Intent::List => "list",
+            Intent::Full => "full",
+        }
+    }
+    /// Whether `name` is a host hint (never from the user or the config file).
+    pub fn is_host_option(name: &str) -> bool {
+        name.starts_with(HOST_OPTION_PREFIX)
+    }
+    /// The intent in `options` ([`Intent::Full`] when absent or unknown).
+    pub fn of(options: &Options) -> Intent {
+        match options.get(INTENT_OPTION) {
+            Some("names") => Intent::Names,
+            Some("list") => Intent::List,
+            _ => Intent::Full,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Options {

@@ -124,6 +124,9 @@ pub type HostHandle = Arc<dyn Host>;
 
 /// What a plugin author implements. Every method has a default that says "not provided".
 pub trait Plugin: 'static {
+    /// What the plugin provides. It must depend only on the library itself (not on the
+    /// environment, files or time): the host caches it per library file and does not call
+    /// it again until the file changes.
     fn descriptor() -> Descriptor;
 
     /// Commands this plugin adds to `relic` (none by default).

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use clap::Parser;
 use relic_engine::{exit, Config, EngineHost, InputSpec, OutputSpec, Registry, SearchPaths, Stats};
 use relic_model::{listing, Error};
+use relic_plugin_sdk::Intent;
 
 use cli::{Cli, Command};
 
@@ -115,6 +116,7 @@ fn run(args: Vec<String>) -> Result<i32, Error> {
         lenient: false,
         volumes: vols(v, more),
         salvage: v.salvage,
+        intent: Default::default(),
     };
     let code = match cli.command {
         Command::Formats => cmd_formats(&ctx),
@@ -137,7 +139,9 @@ fn run(args: Vec<String>) -> Result<i32, Error> {
             opt,
         } => {
             options.extend(cli::parse_kv(&opt)?);
-            cmd_info(&ctx, input(i, from, medium, options, &vol, vec![]))
+            let mut spec = input(i, from, medium, options, &vol, vec![]);
+            spec.intent = Intent::List;
+            cmd_info(&ctx, spec)
         }
         Command::List {
             input: i,
@@ -151,13 +155,14 @@ fn run(args: Vec<String>) -> Result<i32, Error> {
         } => {
             options.extend(cli::parse_kv(&opt)?);
             let (more, patterns) = cli::split_volumes(&patterns);
-            cmd_list(
-                &ctx,
-                input(i, from, medium, options, &vol, more),
-                &patterns,
-                long,
-                json,
-            )
+            let mut spec = input(i, from, medium, options, &vol, more);
+            // a path-only listing lets a reader answer from a table of contents
+            spec.intent = if long || json {
+                Intent::List
+            } else {
+                Intent::Names
+            };
+            cmd_list(&ctx, spec, &patterns, long, json)
         }
         Command::Extract {
             input: i,
@@ -314,6 +319,9 @@ fn cmd_formats(ctx: &Ctx) -> Result<i32, Error> {
         );
         if ctx.verbosity >= 1 {
             for (n, h) in &f.options {
+                if relic_plugin_sdk::Intent::is_host_option(n) {
+                    continue; // a hint relic sets itself
+                }
                 let _ = writeln!(out, "    --{n:<22} {h}");
             }
         }
