@@ -4,7 +4,11 @@
 //! calls [`adapt_entry`], which fits the entry to the target (truncating times, mapping ids,
 //! dropping what cannot be kept) and returns every [`Loss`] it caused. The engine adds them to
 //! a [`LossReport`] (counts by kind, first examples); `--strict` turns any loss into an error.
-//! Writers may therefore assume that what they receive fits.
+//! Writers may therefore assume that what they receive fits. Some entries no writer can
+//! hold whatever its capabilities: a symbolic link whose target the source does not hold
+//! (`link_target` None, e.g. an o2image slow symlink whose target block was not copied) is
+//! always dropped (as [`LossKind::SymlinkTargetUnknown`]; as `KindUnsupported` where the
+//! writer holds no symlinks at all), so no writer sees a symlink without a target.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -122,6 +126,7 @@ pub enum LossKind {
     DeviceMapped,
     ExtrasDropped,
     LinkTargetMissing,
+    SymlinkTargetUnknown,
 }
 
 impl LossKind {
@@ -134,6 +139,7 @@ impl LossKind {
                 | LossKind::FileTooLarge
                 | LossKind::KindUnsupported
                 | LossKind::LinkTargetMissing
+                | LossKind::SymlinkTargetUnknown
         )
     }
 
@@ -156,6 +162,9 @@ impl LossKind {
             LossKind::DeviceMapped => "mapped: device numbers out of the target's range",
             LossKind::ExtrasDropped => "dropped: format-specific metadata",
             LossKind::LinkTargetMissing => "dropped: hard link to an entry that was not written",
+            LossKind::SymlinkTargetUnknown => {
+                "dropped: symbolic link whose target the source does not hold"
+            }
         }
     }
 }
@@ -265,6 +274,20 @@ pub fn adapt_entry(mut entry: Entry, caps: &Capabilities) -> (Option<Entry>, Vec
         return drop(
             LossKind::KindUnsupported,
             format!("{} not supported", entry.kind.name()),
+            out,
+        );
+    }
+    // A symlink is its target: without one there is nothing any writer could create (an
+    // empty link name is refused by tar and by symlink(2)). Checked before the data state,
+    // so such an entry counts once, as this loss, not also as absent data.
+    if entry.kind == EntryKind::Symlink && entry.link_target.is_none() {
+        return drop(
+            LossKind::SymlinkTargetUnknown,
+            if entry.size > 0 {
+                format!("target of {} bytes not in the source", entry.size)
+            } else {
+                "no target in the source".to_string()
+            },
             out,
         );
     }
@@ -455,6 +478,7 @@ mod tests {
     #[test]
     fn unlimited_keeps_everything() {
         let mut e = Entry::new("a/b", EntryKind::Symlink);
+        e.link_target = Some(b"../c".to_vec());
         e.xattrs.push(Xattr {
             name: b"user.x".to_vec(),
             value: b"1".to_vec(),
@@ -503,6 +527,59 @@ mod tests {
         let (kept, losses) = adapt_entry(Entry::new("s", EntryKind::Socket), &xenix_like());
         assert!(kept.is_none());
         assert_eq!(losses[0].kind, LossKind::KindUnsupported);
+    }
+
+    #[test]
+    fn a_symlink_without_target_is_dropped_whatever_the_target_holds() {
+        // what an o2image reader gives for a slow symlink whose target block is not held
+        let mut e = Entry::new("dir/sym", EntryKind::Symlink);
+        e.size = 874;
+        e.data = DataState::Absent;
+        for caps in [Capabilities::unlimited(), xenix_like_with_symlinks()] {
+            let (kept, losses) = adapt_entry(e.clone(), &caps);
+            assert_eq!(kept, None);
+            // one loss, of the new kind: not also counted as absent data
+            assert_eq!(losses.len(), 1, "{losses:?}");
+            assert_eq!(losses[0].kind, LossKind::SymlinkTargetUnknown);
+            assert_eq!(losses[0].path, b"dir/sym");
+            assert_eq!(losses[0].detail, "target of 874 bytes not in the source");
+            assert!(losses[0].kind.drops_entry());
+        }
+        let mut r = LossReport::default();
+        r.add(&adapt_entry(e.clone(), &Capabilities::unlimited()).1[0]);
+        assert!(r.to_string().contains(
+            "1  dropped: symbolic link whose target the source does not hold\n          e.g. dir/sym: target of 874 bytes"
+        ), "{r}");
+        // a target that cannot be held at all is still reported as the kind it is
+        let (kept, losses) = adapt_entry(e, &xenix_like());
+        assert!(kept.is_none());
+        assert_eq!(losses.len(), 1);
+        assert_eq!(losses[0].kind, LossKind::KindUnsupported);
+    }
+
+    #[test]
+    fn a_symlink_with_target_passes() {
+        let mut e = Entry::new("dir/sym", EntryKind::Symlink);
+        e.size = 6;
+        e.link_target = Some(b"target".to_vec());
+        for caps in [Capabilities::unlimited(), xenix_like_with_symlinks()] {
+            let (kept, losses) = adapt_entry(e.clone(), &caps);
+            assert_eq!(kept, Some(e.clone()));
+            assert!(losses.is_empty(), "{losses:?}");
+        }
+        // an empty target is a target: kept (the writer decides what it can create)
+        e.link_target = Some(vec![]);
+        e.size = 0;
+        let (kept, losses) = adapt_entry(e.clone(), &Capabilities::unlimited());
+        assert_eq!(kept, Some(e));
+        assert!(losses.is_empty());
+    }
+
+    fn xenix_like_with_symlinks() -> Capabilities {
+        Capabilities {
+            kinds: KindSet::of(&[EntryKind::File, EntryKind::Dir, EntryKind::Symlink]),
+            ..xenix_like()
+        }
     }
 
     #[test]

@@ -18,7 +18,11 @@
 //! xattrs whose out-of-line values the image does not hold; each is also a warning). A later
 //! name of an inode with several links is a [`EntryKind::HardLink`] to the first name (size
 //! 0, no data), as the fs reader does. A slow symlink whose target block is not in the image
-//! has no `link_target` and [`DataState::Absent`].
+//! (or whose target is longer than `PATH_MAX`, or whose extent map cannot be read) has no
+//! `link_target`, its real size and [`DataState::Absent`]: `list` shows it as it is, and the
+//! engine's `adapt_entry` drops it on extract and convert as a reported loss
+//! ([`relic_model::LossKind::SymlinkTargetUnknown`]), so no writer sees a symlink without a
+//! target.
 //!
 //! File data:
 //! - inline-data files: their bytes are in the inode, so in every image: `Data` chunks;
