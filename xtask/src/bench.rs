@@ -40,6 +40,23 @@ fn measure_fair(mut make: impl FnMut() -> Command) -> Result<Measure> {
     Ok(best.expect("two runs"))
 }
 
+/// The median of `n` runs (after one unmeasured warm-up run), for commands that take a few
+/// milliseconds, where one run measures mostly noise.
+fn measure_median(n: usize, mut make: impl FnMut() -> Command) -> Result<Measure> {
+    measure(make())?;
+    let mut runs = Vec::with_capacity(n);
+    for _ in 0..n {
+        runs.push(measure(make())?);
+    }
+    runs.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+    let max_rss_kib = runs.iter().map(|m| m.max_rss_kib).max().unwrap_or(0);
+    let mid = runs.get(n / 2).map(|m| m.secs).unwrap_or(0.0);
+    Ok(Measure {
+        secs: mid,
+        max_rss_kib,
+    })
+}
+
 /// Run a command, returning wall time and the child's peak RSS.
 fn measure(mut c: Command) -> Result<Measure> {
     let shown = format!("{c:?}");
@@ -383,19 +400,35 @@ fn dump_bench(relic: &Path, work: &Path, small: bool) -> Result<()> {
             .stdin(std::process::Stdio::null());
         c
     };
-    let mut rt = Command::new("restore");
-    rt.arg("-t").arg("-f").arg(&dumpfile);
-    let m_rt = measure(quiet(rt))?;
-    row("restore -t", dsize, &m_rt, None);
-    let mut rl = Command::new(relic);
-    rl.args(["-q", "list"])
-        .arg(&dumpfile)
-        .env("XDG_CONFIG_HOME", "/nonexistent");
-    let m_rl = measure(quiet(rl))?;
-    row("relic list", dsize, &m_rl, None);
+    // Listing takes milliseconds: medians of 21 runs. relic runs with its plugin cache
+    // warm (the state after the first command of an installation) and, for comparison,
+    // with the cache off (every library opened and its layout checked).
+    let cache = work.join("plugin-cache.json");
+    let relic_cmd = |args: &[&str], cache_setting: &std::ffi::OsStr| {
+        let mut c = Command::new(relic);
+        c.args(args)
+            .arg(&dumpfile)
+            .env("XDG_CONFIG_HOME", "/nonexistent")
+            .env("RELIC_PLUGIN_CACHE", cache_setting);
+        quiet(c)
+    };
+    let m_rt = measure_median(21, || {
+        let mut rt = Command::new("restore");
+        rt.arg("-t").arg("-f").arg(&dumpfile);
+        quiet(rt)
+    })?;
+    row("restore -t (median of 21)", dsize, &m_rt, None);
+    let m_rl = measure_median(21, || relic_cmd(&["-q", "list"], cache.as_os_str()))?;
+    row("relic list (median of 21)", dsize, &m_rl, None);
+    let m_cold = measure_median(21, || relic_cmd(&["-q", "list"], "off".as_ref()))?;
+    row("relic list, plugin cache off", dsize, &m_cold, None);
+    let m_long = measure_median(5, || relic_cmd(&["-q", "list", "-l"], cache.as_os_str()))?;
+    row("relic list -l (every header)", dsize, &m_long, None);
     println!(
-        "list: relic takes {:.2}x the time of restore -t (goal < 1)",
-        m_rl.secs / m_rt.secs
+        "list: relic takes {:.2}x the time of restore -t (goal < 1); {:.2}x with the plugin cache off; list -l {:.2}x",
+        m_rl.secs / m_rt.secs,
+        m_cold.secs / m_rt.secs,
+        m_long.secs / m_rt.secs
     );
     let rx_dir = work.join("rx");
     let m_rx = measure_fair(|| {
@@ -419,7 +452,8 @@ fn dump_bench(relic: &Path, work: &Path, small: bool) -> Result<()> {
             .arg(&dumpfile)
             .arg("-C")
             .arg(&ex_dir)
-            .env("XDG_CONFIG_HOME", "/nonexistent");
+            .env("XDG_CONFIG_HOME", "/nonexistent")
+            .env("RELIC_PLUGIN_CACHE", &cache);
         quiet(ex)
     })?;
     row("relic extract (best of 2, after sync)", dsize, &m_ex, None);
