@@ -111,6 +111,22 @@ fn relic_list_matches_restore_t_on_every_fixture() {
             restore_names(&p, false),
             "{f}"
         );
+        // `relic list` answers from the directory phase (names only); the full read behind
+        // `--json` gives the same names in the same order
+        let names = relic(&[os("list"), p.as_os_str()]);
+        names.ok();
+        let full = relic(&[os("list"), os("--json"), p.as_os_str()]);
+        full.ok();
+        let full_paths: Vec<String> = full
+            .stdout
+            .lines()
+            .map(|l| {
+                let j: serde_json::Value = serde_json::from_str(l).expect("json line");
+                j["path"].as_str().expect("path").to_string()
+            })
+            .collect();
+        let name_paths: Vec<String> = names.stdout.lines().map(str::to_string).collect();
+        assert_eq!(name_paths, full_paths, "{f}");
     }
 }
 

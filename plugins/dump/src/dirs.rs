@@ -10,6 +10,13 @@
 //!
 //! Entries never cross a DIRBLKSIZ (512) boundary; the last entry of each 512-byte chunk
 //! has its d_reclen stretched to the chunk's end; d_ino 0 marks unused space.
+//!
+//! d_type (4.4BSD `<sys/dirent.h>`, `IFTODT(mode)` = `(mode & 0170000) >> 12`): 0
+//! DT_UNKNOWN, 1 FIFO, 2 CHR, 4 DIR, 6 BLK, 8 REG, 10 LNK, 12 SOCK, 14 WHT. Linux dump
+//! converts ext2's own file types (1 REG, 2 DIR, ... 7 LNK) to these when it builds its
+//! 4.4BSD directory blocks (seen in fixtures/dump/basic.dump: `fifo` 1, `bigdev` 2, `sub` 4,
+//! `hello.txt` 8, `long-link` 10, `loop0` 6). The reader's names-only path ([`crate::read`])
+//! takes the kinds of non-directories from it.
 
 use crate::layout::{Endian, DIRBLKSIZ};
 
@@ -28,23 +35,49 @@ pub enum DirFormat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirEntry {
     pub ino: u32,
+    /// d_type of the 4.4BSD/Linux format; [`DT_UNKNOWN`] for the formats without one.
+    pub dtype: u8,
     pub name: Vec<u8>,
 }
+
+/// d_type: the kind is not recorded (also every 4.2BSD and V7 entry).
+pub const DT_UNKNOWN: u8 = 0;
+/// d_type of a directory.
+pub const DT_DIR: u8 = 4;
 
 /// Parse directory data; `.` and `..` are left out. Returns the entries and the number of
 /// mangled chunks that had to be skipped.
 pub fn parse(data: &[u8], format: DirFormat, endian: Endian) -> (Vec<DirEntry>, usize) {
     let mut out = Vec::new();
+    let mangled = parse_each(data, format, endian, |ino, dtype, name| {
+        out.push(DirEntry {
+            ino,
+            dtype,
+            name: name.to_vec(),
+        })
+    });
+    (out, mangled)
+}
+
+/// [`parse`] without allocating: `f(ino, d_type, name)` for each entry, in order. Returns
+/// the number of mangled chunks skipped.
+pub fn parse_each(
+    data: &[u8],
+    format: DirFormat,
+    endian: Endian,
+    mut f: impl FnMut(u32, u8, &[u8]),
+) -> usize {
     let mut mangled = 0;
     if format == DirFormat::V7 {
         for e in data.chunks_exact(16) {
             let ino = u16::from_le_bytes([e[0], e[1]]) as u32;
-            let name = crate::layout::cstr(&e[2..16]);
-            if ino != 0 && !is_dot(&name) && !name.is_empty() {
-                out.push(DirEntry { ino, name });
+            let raw = &e[2..16];
+            let name = &raw[..raw.iter().position(|&b| b == 0).unwrap_or(raw.len())];
+            if ino != 0 && !is_dot(name) && !name.is_empty() {
+                f(ino, DT_UNKNOWN, name);
             }
         }
-        return (out, 0);
+        return 0;
     }
     let mut loc = 0usize;
     while loc + 8 <= data.len() {
@@ -62,14 +95,18 @@ pub fn parse(data: &[u8], format: DirFormat, endian: Endian) -> (Vec<DirEntry>, 
             continue;
         }
         if ino != 0 && namlen > 0 {
-            let name = data[loc + 8..loc + 8 + namlen].to_vec();
-            if !is_dot(&name) {
-                out.push(DirEntry { ino, name });
+            let name = &data[loc + 8..loc + 8 + namlen];
+            if !is_dot(name) {
+                let dtype = match format {
+                    DirFormat::Bsd44 => data[loc + 6],
+                    _ => DT_UNKNOWN,
+                };
+                f(ino, dtype, name);
             }
         }
         loc += reclen;
     }
-    (out, mangled)
+    mangled
 }
 
 fn is_dot(name: &[u8]) -> bool {
@@ -155,9 +192,15 @@ mod tests {
             let (parsed, mangled) = parse(&data, format, endian);
             assert_eq!(mangled, 0);
             assert_eq!(parsed.len(), names.len());
-            for (p, (ino, n, _)) in parsed.iter().zip(&entries) {
+            for (p, (ino, n, mode)) in parsed.iter().zip(&entries) {
                 assert_eq!(p.ino, *ino);
                 assert_eq!(p.name.as_slice(), *n);
+                let want = if format == DirFormat::Bsd44 {
+                    dtype(*mode)
+                } else {
+                    DT_UNKNOWN
+                };
+                assert_eq!(p.dtype, want);
             }
         }
     }

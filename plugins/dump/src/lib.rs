@@ -21,6 +21,12 @@
 //!
 //! Known model limitation worked around here: xattrs of a Linux dump follow the file's data,
 //! so files up to `lookahead` bytes are read ahead (see [`read`]).
+//!
+//! The reader declares the host hint `relic-intent=WHAT`: for `relic list` without `-l` the
+//! host says `names`, and a 4.4BSD/Linux dump is then listed like `restore -t` does, from
+//! TS_BITS and the directory phase only, without reading the file phase (see [`read`] for
+//! when it still reads everything). So `relic list` reads the directory phase only and
+//! cannot see damage after it; `relic list -l` checks every header.
 
 // `is_multiple_of` is newer (Rust 1.87) than the workspace's rust-version (1.80).
 #![allow(clippy::manual_is_multiple_of)]
@@ -41,7 +47,7 @@ use std::sync::Arc;
 
 use relic_model::{Error, FormatReader, FormatWriter, NullHost, Result};
 use relic_plugin_sdk::{
-    Descriptor, FormatInfo, HostHandle, InputKind, Options, Plugin, ProbeContext, Stream,
+    Descriptor, FormatInfo, HostHandle, InputKind, Intent, Options, Plugin, ProbeContext, Stream,
 };
 
 pub use dumpdates::dumpdates_report;
@@ -63,6 +69,10 @@ const READ_OPTIONS: &[(&str, &str)] = &[
     (
         "lookahead=SIZE",
         "read: files up to SIZE (default 16m) are read ahead so the xattr record that follows them can be attached",
+    ),
+    (
+        "relic-intent=WHAT",
+        "host hint: with `names` (relic list without -l) answer from TS_BITS and the directory phase, like restore -t",
     ),
 ];
 
@@ -111,6 +121,7 @@ pub fn read_options(options: &Options) -> Result<ReadOptions> {
     options.check_known(&option_names(READ_OPTIONS), "the dump reader")?;
     let mut o = ReadOptions {
         salvage: options.flag("salvage"),
+        names_only: Intent::of(options) == Intent::Names,
         ..ReadOptions::default()
     };
     if let Some(n) = options.size("lookahead")? {
@@ -249,18 +260,20 @@ impl Plugin for DumpPlugin {
 }
 
 /// Read a whole dump from `data`, ignoring the outcome: the entry point of the cargo-fuzz
-/// target (`fuzz/`) and of the smoke-fuzz tests. Never panics, hangs or allocates without
-/// bound, whatever `data` holds.
+/// target (`fuzz/`) and of the smoke-fuzz tests. Reads three times: plain, with `salvage`,
+/// and names only (`relic-intent=names`). Never panics, hangs or allocates without bound,
+/// whatever `data` holds.
 pub fn fuzz_read(data: &[u8]) {
     for id in [BSD_ID, IRIX_ID] {
         let _ = bid(id, data);
     }
-    for salvage in [false, true] {
+    for (salvage, names_only) in [(false, false), (true, false), (false, true)] {
         let medium = relic_plugin_sdk::testing::MemoryMedium::from_bytes(data, 10240);
         let host: HostHandle = Arc::new(NullHost);
         let opts = ReadOptions {
             salvage,
             lookahead: 1 << 20,
+            names_only,
         };
         let Ok(mut r) = DumpReader::open(Box::new(medium), host, opts, BSD_ID) else {
             continue;

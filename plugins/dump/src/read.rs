@@ -3,10 +3,13 @@
 //! byte orders, compressed Linux dumps, multi-volume sets, incrementals.
 //!
 //! How a dump is turned into entries (research note 3.3, 3.4):
-//! 1. TS_TAPE, TS_CLRI and TS_BITS open the dump ([`DumpReader::open`]); the maps are only
-//!    counted (never stored).
+//! 1. TS_TAPE, TS_CLRI and TS_BITS open the dump ([`DumpReader::open`]); the maps are
+//!    counted, and TS_BITS is kept only for a names-only read (below). A map is a bitmap
+//!    of inodes, inode `n` at bit `(n-1) % 8` of byte `(n-1) / 8` (4.4BSD `dumprestore.h`
+//!    and Linux dump's `dump.h`: `MWORD`, `MBIT`).
 //! 2. The directory phase: every dumped directory comes first. Their contents are parsed
-//!    ([`crate::dirs`]) into listings, memory proportional to the number of names. At the
+//!    ([`crate::dirs`]) into listings (one buffer of names per directory), memory
+//!    proportional to the number of names. At the
 //!    first non-directory inode (or TS_END) the directories are emitted depth first from
 //!    the root, each with its path, and every other name is remembered by inode.
 //! 3. The file phase: each TS_INODE (with its TS_ADDR continuations) becomes an entry
@@ -15,6 +18,28 @@
 //!    like `restore -t`. Inodes on tape with no name anywhere (a damaged dump, a set read
 //!    from a later volume) are emitted as `lost+found/#<ino>` with a warning.
 //! 4. TS_END ends the dump.
+//!
+//! Names only (`relic list` without `-l`, like `restore -t`): with
+//! [`ReadOptions::names_only`] (the host hint `relic-intent=names`) the reader keeps the
+//! TS_BITS map (the inodes on this tape; at most [`MAX_NAMES_MAP`] bytes, only what was
+//! actually read) and stops reading at the first non-directory inode: the file phase is
+//! answered from the map and the directories. Its entries, in order, are those of a full
+//! read of an undamaged dump: directories as in step 2, then every inode set in the map
+//! that is not a dumped directory, in inode order, named by its first name, with its other
+//! names as hard links after it. Only paths, kinds, inode numbers and hard-link targets are
+//! filled; no entry has data. The kinds come from the 4.4BSD/Linux directory entries'
+//! d_type ([`crate::dirs`]). Whenever the answer could differ from a full read the reader
+//! silently goes on reading as in step 3 instead: directories without d_type (4.2/4.3BSD,
+//! IRIX, 4.1BSD), DT_UNKNOWN or conflicting types, a d_type that is not DT_DIR for a dumped
+//! directory, an inode in the map without a name (a full read would put it in lost+found
+//! under a kind only its header knows) or whose type says directory, no complete map, a map
+//! above the cap, a dump read from a later volume, the `salvage` option, or a first file
+//! header that is not the map's first non-directory inode or not of the type its names
+//! say. Answered this way, a multi-volume set is read no further than its directory phase
+//! (the first volume but for huge trees on small volumes), so the next volume is not asked
+//! for. What is read is checked as in a full read (the same errors at the same offsets);
+//! what is not read cannot be checked, exactly as with `restore -t`: `relic list` reads the
+//! directory phase only, `relic list -l` checks every header.
 //!
 //! Extended attributes (Linux): a second TS_INODE of the same inode with DR_EXTATTRIBUTES
 //! follows the data. Entries carry their xattrs, so a file's data is read ahead into memory
@@ -32,6 +57,7 @@
 //! with what it skipped. Input that ends before TS_END is `Truncated` (a warning under
 //! `salvage`).
 
+use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use relic_model::listing::escape;
@@ -53,6 +79,10 @@ pub struct ReadOptions {
     pub salvage: bool,
     /// Files up to this size are read ahead to attach a following xattr record.
     pub lookahead: u64,
+    /// Only paths and kinds are wanted (host hint `relic-intent=names`): answer the file
+    /// phase from the directories and the TS_BITS map when that gives exactly the entries
+    /// of a full read (see the module docs); entries then carry no data.
+    pub names_only: bool,
 }
 
 impl Default for ReadOptions {
@@ -60,6 +90,7 @@ impl Default for ReadOptions {
         ReadOptions {
             salvage: false,
             lookahead: 16 << 20,
+            names_only: false,
         }
     }
 }
@@ -70,11 +101,18 @@ const MAX_DIR: u64 = 256 << 20;
 const MAX_LINK: u64 = 64 << 10;
 /// Deepest directory nesting followed when building paths.
 const MAX_DEPTH: usize = 4096;
+/// Largest TS_BITS map kept for a names-only read (bytes; 8 inodes a byte). Above it the
+/// reader reads the file phase instead.
+pub const MAX_NAMES_MAP: usize = 64 << 20;
+/// [`Named::dtype`] of an inode whose names disagree about its type.
+const DT_CONFLICT: u8 = 0xff;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Dirs,
     Files,
+    /// Names only: the file phase is answered from the TS_BITS map, nothing more is read.
+    Names,
     Done,
 }
 
@@ -109,8 +147,34 @@ struct Cursor {
     finished: bool,
 }
 
-/// A directory's entries: (child inode, name), in tape order.
-type Listing = Vec<(u32, Box<[u8]>)>;
+/// A directory's entries in tape order, their names in one buffer (one allocation per
+/// directory, not per name).
+#[derive(Debug, Default)]
+struct Listing {
+    /// (child inode, d_type, start and length of the name in `names`).
+    entries: Vec<(u32, u8, u32, u32)>,
+    names: Vec<u8>,
+}
+
+/// The names of a non-directory inode, from the directory phase (most inodes have one:
+/// it takes no second allocation).
+#[derive(Debug)]
+struct Named {
+    /// The d_type its directory entries give (the first one's; [`DT_CONFLICT`] when they
+    /// disagree), for a names-only read.
+    dtype: u8,
+    first: Vec<u8>,
+    more: Vec<Vec<u8>>,
+}
+
+impl Named {
+    fn into_paths(self) -> Vec<Vec<u8>> {
+        let mut v = Vec::with_capacity(1 + self.more.len());
+        v.push(self.first);
+        v.extend(self.more);
+        v
+    }
+}
 
 /// Data of the current entry.
 enum Current {
@@ -164,10 +228,10 @@ pub struct DumpReader {
     phase: Phase,
     /// Directory metadata (dir phase), by inode.
     dirs: HashMap<u32, Entry>,
-    /// Directory listings: dir inode -> (child inode, name), in tape order.
+    /// Directory listings: dir inode -> its entries, in tape order.
     listings: HashMap<u32, Listing>,
     /// Names of non-directory inodes, filled at the end of the directory phase.
-    names: HashMap<u32, Vec<Vec<u8>>>,
+    names: HashMap<u32, Named>,
     queue: VecDeque<(Entry, Pending)>,
     /// Path of the file being streamed (it becomes the last complete file).
     stream_path: Option<Vec<u8>>,
@@ -182,6 +246,16 @@ pub struct DumpReader {
     scratch: Vec<u8>,
     /// The dump ended at TS_END.
     complete: bool,
+    /// Names only: the TS_BITS map (bit `ino - 1`), while complete and under the cap; the
+    /// dumped directories are cleared from it at the end of the directory phase.
+    bits: Option<Vec<u8>>,
+    /// Names only: something in the directories makes their d_types doubtful.
+    names_doubt: bool,
+    /// Names only: the named inodes in inode order, once the file phase is answered from
+    /// the directories ([`Phase::Names`]).
+    names_sorted: Option<std::vec::IntoIter<(u32, Named)>>,
+    /// The file phase was answered from the directories (names only).
+    from_dirs: bool,
 }
 
 fn ts(t: Time) -> Timestamp {
@@ -326,7 +400,19 @@ impl DumpReader {
             block,
             scratch: vec![0u8; 64 * TP_BSIZE],
             complete: false,
+            bits: None,
+            names_doubt: false,
+            names_sorted: None,
+            from_dirs: false,
         };
+        // names only needs d_types, the whole directory phase and the map of a first volume
+        if r.opts.salvage
+            || dirfmt != DirFormat::Bsd44
+            || (tape.c_type != TS_TAPE && tape.c_type != TS_TAPE_1986)
+            || tape.volume > 1
+        {
+            r.opts.names_only = false;
+        }
         if tape.c_type != TS_TAPE && tape.c_type != TS_TAPE_1986 {
             r.host.warn(
                 &format!(
@@ -354,9 +440,17 @@ impl DumpReader {
         Ok(r)
     }
 
-    /// The dump ended properly at TS_END (false after a salvaged truncation).
+    /// The dump ended properly at TS_END (false after a salvaged truncation, and after a
+    /// names-only read that stopped at the end of the directory phase).
     pub fn complete(&self) -> bool {
         self.complete
+    }
+
+    /// Whether the file phase was answered from the directories and the TS_BITS map
+    /// without being read ([`ReadOptions::names_only`]; false when the reader fell back to
+    /// reading it).
+    pub fn answered_from_directories(&self) -> bool {
+        self.from_dirs
     }
 
     fn last(&self) -> String {
@@ -366,7 +460,7 @@ impl DumpReader {
         }
     }
 
-    /// TS_CLRI and TS_BITS: counted, not stored.
+    /// TS_CLRI and TS_BITS: counted; TS_BITS is also kept for a names-only read.
     fn read_maps(&mut self) -> Result<()> {
         for (want, key) in [
             (TS_CLRI, "dump.inodes-in-use"),
@@ -380,7 +474,11 @@ impl DumpReader {
                 continue;
             }
             let n = h.data_blocks(&self.layout).map_err(|e| e.at(off))?;
-            let bits = self.count_map(n)?;
+            let keep = want == TS_BITS && self.opts.names_only;
+            if keep {
+                self.bits = Some(Vec::new());
+            }
+            let bits = self.count_map(n, keep)?;
             self.volume.extras.push(Extra::new(key, bits.to_string()));
             // newer Linux dump continues very large maps in TS_ADDR records
             while let Some((h2, off2)) = self.next_header()? {
@@ -389,22 +487,30 @@ impl DumpReader {
                     break;
                 }
                 let n = h2.data_blocks(&self.layout).map_err(|e| e.at(off2))?;
-                self.count_map(n)?;
+                self.count_map(n, keep)?;
             }
         }
         Ok(())
     }
 
-    fn count_map(&mut self, blocks: u64) -> Result<u64> {
+    /// Count the set bits of `blocks` map blocks; with `keep`, append them to `self.bits`
+    /// (dropped, so the read falls back to the file phase, once above [`MAX_NAMES_MAP`]).
+    fn count_map(&mut self, blocks: u64, keep: bool) -> Result<u64> {
         let mut bits = 0u64;
         let mut left = blocks;
         while left > 0 {
             let n = left.min((self.scratch.len() / TP_BSIZE) as u64) as usize;
             let got = self.src.read_blocks(&mut self.scratch[..n * TP_BSIZE])?;
-            bits += self.scratch[..got * TP_BSIZE]
-                .iter()
-                .map(|b| b.count_ones() as u64)
-                .sum::<u64>();
+            let chunk = &self.scratch[..got * TP_BSIZE];
+            bits += chunk.iter().map(|b| b.count_ones() as u64).sum::<u64>();
+            if keep {
+                match self.bits.as_mut() {
+                    Some(map) if map.len() + chunk.len() <= MAX_NAMES_MAP => {
+                        map.extend_from_slice(chunk)
+                    }
+                    _ => self.bits = None,
+                }
+            }
             if got < n {
                 return Err(self.ended_early());
             }
@@ -749,7 +855,14 @@ impl DumpReader {
     /// Directory phase: one directory inode.
     fn read_dir(&mut self, h: Header, off: u64) -> Result<()> {
         let data = self.read_small(&h, MAX_DIR, "directory", off)?;
-        let (entries, mangled) = dirs::parse(&data, self.dirfmt, self.layout.endian);
+        let mut listing = Listing::default();
+        // names fit in u32: a directory is at most MAX_DIR bytes
+        let mangled = dirs::parse_each(&data, self.dirfmt, self.layout.endian, |ino, t, name| {
+            let start = listing.names.len() as u32;
+            listing.names.extend_from_slice(name);
+            listing.entries.push((ino, t, start, name.len() as u32));
+        });
+        drop(data);
         if mangled > 0 {
             self.host.warn(
                 &format!(
@@ -763,13 +876,7 @@ impl DumpReader {
             return Ok(());
         };
         self.attach_xattrs(h.inumber, &mut e)?;
-        self.listings.insert(
-            h.inumber,
-            entries
-                .into_iter()
-                .map(|d| (d.ino, d.name.into_boxed_slice()))
-                .collect(),
-        );
+        self.listings.insert(h.inumber, listing);
         self.dirs.insert(h.inumber, e);
         Ok(())
     }
@@ -777,6 +884,22 @@ impl DumpReader {
     /// End of the directory phase: emit directories depth first, remember file names.
     fn end_dir_phase(&mut self) {
         self.phase = Phase::Files;
+        let names_only = self.opts.names_only && self.bits.is_some();
+        if let Some(map) = self.bits.as_mut() {
+            // the directories go out here: what is left in the map are the other inodes
+            for &ino in self.dirs.keys() {
+                let Some(i) = (ino as usize).checked_sub(1) else {
+                    continue;
+                };
+                if let Some(byte) = map.get_mut(i / 8) {
+                    *byte &= !(1 << (i % 8));
+                }
+            }
+        }
+        // room for every name at once (bounded by the directory data read)
+        let names_total: usize = self.listings.values().map(|l| l.entries.len()).sum();
+        self.names
+            .reserve(names_total.saturating_sub(self.dirs.len()));
         let mut visited: HashSet<u32> = HashSet::new();
         // (dir inode, its path, depth)
         let mut stack: Vec<(u32, Vec<u8>, usize)> = Vec::new();
@@ -797,27 +920,48 @@ impl DumpReader {
             let Some(mut e) = self.dirs.remove(&ino) else {
                 continue;
             };
-            e.path = path.clone();
-            out.push((e, Pending::None));
             let listing = self.listings.remove(&ino).unwrap_or_default();
             let mut subdirs = Vec::new();
-            for (child, name) in listing {
+            for &(child, dtype, start, len) in &listing.entries {
+                let name = &listing.names[start as usize..(start + len) as usize];
                 let child_path = if path == b"." {
                     name.to_vec()
                 } else {
-                    let mut p = path.clone();
+                    let mut p = Vec::with_capacity(path.len() + 1 + name.len());
+                    p.extend_from_slice(&path);
                     p.push(b'/');
-                    p.extend_from_slice(&name);
+                    p.extend_from_slice(name);
                     p
                 };
                 if self.dirs.contains_key(&child) {
                     if depth < MAX_DEPTH && !visited.contains(&child) {
                         subdirs.push((child, child_path, depth + 1));
                     }
+                    // a dumped directory not typed as one: the d_types cannot be trusted
+                    if names_only && dtype != dirs::DT_DIR {
+                        self.names_doubt = true;
+                    }
                 } else if child != ino {
-                    self.names.entry(child).or_default().push(child_path);
+                    match self.names.entry(child) {
+                        MapEntry::Vacant(v) => {
+                            v.insert(Named {
+                                dtype,
+                                first: child_path,
+                                more: Vec::new(),
+                            });
+                        }
+                        MapEntry::Occupied(mut o) => {
+                            let named = o.get_mut();
+                            if named.dtype != dtype {
+                                named.dtype = DT_CONFLICT;
+                            }
+                            named.more.push(child_path);
+                        }
+                    }
                 }
             }
+            e.path = path;
+            out.push((e, Pending::None));
             // pushed in reverse so the first subdirectory is visited first
             stack.extend(subdirs.into_iter().rev());
         }
@@ -902,7 +1046,11 @@ impl DumpReader {
             self.skip_file(&mut cur)?;
             return Ok(());
         };
-        let mut paths = self.names.remove(&ino).unwrap_or_default();
+        let mut paths = self
+            .names
+            .remove(&ino)
+            .map(Named::into_paths)
+            .unwrap_or_default();
         let mut out: Vec<(Entry, Pending)> = Vec::new();
         if paths.is_empty() {
             let p = self.orphan_path(ino, &mut out);
@@ -1077,6 +1225,114 @@ impl DumpReader {
         Ok(Chunk::Data { offset, len })
     }
 
+    /// Names only: the kind of a non-directory inode from its names' d_type, if they
+    /// agree on a kind other than directory.
+    fn named_kind(named: &Named) -> Option<EntryKind> {
+        let dt = named.dtype;
+        if dt == dirs::DT_UNKNOWN || dt == DT_CONFLICT || dt > 0o17 {
+            return None;
+        }
+        Self::kind_of((dt as u32) << 12).filter(|k| *k != EntryKind::Dir)
+    }
+
+    /// Names only, at the first non-directory inode `h`: whether the rest of the dump can
+    /// be answered from the map and the directories (see the module docs). If so the
+    /// reader switches to [`Phase::Names`] and reads nothing more; if not, the map is
+    /// dropped and the file phase is read.
+    fn answer_from_dirs(&mut self, h: &Header) -> bool {
+        // the dumped directories are already cleared from the map (end_dir_phase)
+        let Some(bits) = self.bits.take() else {
+            return false;
+        };
+        if !self.opts.names_only || self.names_doubt {
+            return false;
+        }
+        // the names in inode order, walked together with the map's set bits
+        let mut sorted: Vec<(u32, Named)> = self.names.drain().collect();
+        sorted.sort_unstable_by_key(|(ino, _)| *ino);
+        let mut first: Option<(u32, EntryKind)> = None;
+        let mut ok = true;
+        let mut j = 0usize;
+        'map: for (i, &byte) in bits.iter().enumerate() {
+            if byte == 0 {
+                continue;
+            }
+            for b in 0..8 {
+                if byte & (1 << b) == 0 {
+                    continue;
+                }
+                let ino = (i * 8 + b + 1) as u32;
+                while j < sorted.len() && sorted[j].0 < ino {
+                    j += 1;
+                }
+                let kind = match sorted.get(j) {
+                    Some((n, named)) if *n == ino => Self::named_kind(named),
+                    _ => None,
+                };
+                let Some(kind) = kind else {
+                    ok = false;
+                    break 'map;
+                };
+                first.get_or_insert((ino, kind));
+            }
+        }
+        // the header in hand must be the first of those inodes, of the kind its names say
+        ok = ok
+            && matches!(first, Some((ino, kind))
+                if ino == h.inumber && Self::kind_of(h.dinode.mode) == Some(kind));
+        if !ok {
+            self.names = sorted.into_iter().collect();
+            return false;
+        }
+        self.bits = Some(bits);
+        self.names_sorted = Some(sorted.into_iter());
+        self.phase = Phase::Names;
+        self.from_dirs = true;
+        true
+    }
+
+    /// Names only: the next inode of the map as an entry (its other names queued as hard
+    /// links after it); `None` at the end, where the read is done.
+    fn names_step(&mut self) -> Result<Option<Entry>> {
+        let bits: &[u8] = self.bits.as_deref().unwrap_or_default();
+        if let Some(sorted) = self.names_sorted.as_mut() {
+            // every set bit has a name (answer_from_dirs): the named inodes in the map
+            for (ino, named) in sorted.by_ref() {
+                let Some(i) = (ino as usize).checked_sub(1) else {
+                    continue;
+                };
+                if bits
+                    .get(i / 8)
+                    .is_none_or(|byte| byte & (1 << (i % 8)) == 0)
+                {
+                    continue;
+                }
+                let Some(kind) = Self::named_kind(&named) else {
+                    return Err(Error::internal(format!(
+                        "names-only listing: inode {ino} lost its kind"
+                    )));
+                };
+                let Named { first, more, .. } = named;
+                let target = (!more.is_empty()).then(|| first.clone());
+                let mut e = Entry::new(first, kind);
+                e.inode = Some(ino as u64);
+                e.data = DataState::None;
+                self.last_ino = Some(ino);
+                for p in more {
+                    let mut l = Entry::new(p, EntryKind::HardLink);
+                    l.inode = Some(ino as u64);
+                    l.link_target = target.clone();
+                    self.queue.push_back((l, Pending::None));
+                }
+                return Ok(Some(e));
+            }
+        }
+        self.phase = Phase::Done;
+        self.bits = None;
+        self.names_sorted = None;
+        Ok(None)
+    }
+
     /// Read the next record and act on it (directory, file, map, end).
     fn advance(&mut self) -> Result<()> {
         let Some((h, off)) = self.next_header()? else {
@@ -1146,7 +1402,9 @@ impl DumpReader {
                         self.read_dir(h, off)?;
                     } else {
                         self.end_dir_phase();
-                        self.pending = Some((h, off));
+                        if !self.answer_from_dirs(&h) {
+                            self.pending = Some((h, off));
+                        }
                     }
                 } else {
                     self.file_inode(h, off)?;
@@ -1256,10 +1514,16 @@ impl DumpReader {
                 }
                 return Ok(Some(e));
             }
-            if self.phase == Phase::Done {
-                return Ok(None);
+            match self.phase {
+                Phase::Done => return Ok(None),
+                // straight out, not through the queue: nothing can fail after it
+                Phase::Names => {
+                    if let Some(e) = self.names_step()? {
+                        return Ok(Some(e));
+                    }
+                }
+                Phase::Dirs | Phase::Files => self.advance()?,
             }
-            self.advance()?;
         }
     }
 

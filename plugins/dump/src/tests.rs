@@ -2,7 +2,8 @@
 //! `restore` as the independent reader, the independent builder's IRIX/4.1BSD/UFS2 dumps,
 //! both writers checked by `restore -t`/`restore -x`, multi-volume sets both ways, levels
 //! with a dumpdates file, bad input and smoke fuzzing. Tests that need `restore` print a
-//! note and pass when it is missing.
+//! note and pass when it is missing. The names-only path (`relic list`) is tested in
+//! [`names`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::ffi::OsStrExt;
@@ -22,6 +23,8 @@ use relic_plugin_sdk::HostHandle;
 
 use crate::read::{DumpReader, ReadOptions};
 use crate::write::{DumpWriter, Flavor, WriteOptions};
+
+mod names;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/dump")
@@ -63,11 +66,18 @@ struct Volumes {
     vols: Vec<Vec<u8>>,
     cur: HostileMedium,
     n: usize,
+    /// Every volume number the reader asked for.
+    asked: Arc<Mutex<Vec<u32>>>,
 }
 impl Volumes {
     fn new(vols: Vec<Vec<u8>>) -> Volumes {
         let cur = HostileMedium::new(vols[0].clone(), &HostileMedium::SIZES);
-        Volumes { vols, cur, n: 0 }
+        Volumes {
+            vols,
+            cur,
+            n: 0,
+            asked: Arc::new(Mutex::new(Vec::new())),
+        }
     }
 }
 impl Medium for Volumes {
@@ -90,7 +100,8 @@ impl Medium for Volumes {
         Err(Error::unsupported("no"))
     }
     fn next_volume(&mut self, number: u32) -> Result<bool> {
-        let i = number as usize - 1;
+        self.asked.lock().expect("lock").push(number);
+        let i = (number as usize).saturating_sub(1);
         if i >= self.vols.len() {
             return Ok(false);
         }
