@@ -24,17 +24,20 @@ pub const PROBE_BYTES: usize = 256 * 1024;
 /// At most this many records are read for probing.
 pub const PROBE_RECORDS: usize = 32;
 
+/// A record read for probing: its status and where its bytes are in the head.
 #[derive(Debug, Clone)]
 struct Saved {
     status: RecordStatus,
-    data: Vec<u8>,
+    start: usize,
+    len: usize,
 }
 
 /// A medium whose first records were read ahead for probing and are replayed.
 pub struct ReplayMedium {
     inner: Box<dyn Medium>,
     saved: VecDeque<Saved>,
-    /// The head as read (concatenated data records, up to a tape mark).
+    /// The head as read (concatenated data records, up to a tape mark); the saved records
+    /// are replayed from it, so the probed bytes are held (and copied) once.
     head: Vec<u8>,
     record_lengths: Vec<u32>,
 }
@@ -43,35 +46,53 @@ impl ReplayMedium {
     /// Read up to [`PROBE_BYTES`] / [`PROBE_RECORDS`] of the first tape file of `inner`.
     pub fn new(mut inner: Box<dyn Medium>) -> Result<ReplayMedium> {
         let info = inner.info();
-        let mut buf = vec![0u8; (info.max_record as usize).clamp(512, PROBE_BYTES)];
+        let mut want = (info.max_record as usize).clamp(512, PROBE_BYTES);
         let mut saved = VecDeque::new();
-        let mut head = Vec::new();
+        let mut head: Vec<u8> = Vec::new();
         let mut record_lengths = Vec::new();
         while head.len() < PROBE_BYTES && saved.len() < PROBE_RECORDS {
-            let r = inner.read_record(&mut buf)?;
+            // each record is read straight into the head's tail
+            let start = head.len();
+            head.resize(start + want, 0);
+            let r = inner.read_record(&mut head[start..]);
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => return Err(e),
+            };
             match r.status {
                 RecordStatus::TooSmall => {
+                    head.truncate(start);
                     if r.len > relic_plugin_sdk::stream::MAX_RECORD {
                         return Err(Error::corrupt(format!(
                             "first record claims {} bytes",
                             r.len
                         )));
                     }
-                    buf.resize(r.len, 0);
+                    if r.len <= want {
+                        return Err(Error::internal(format!(
+                            "medium asked for a {}-byte buffer after refusing one of {want}",
+                            r.len
+                        )));
+                    }
+                    want = r.len;
                     continue;
                 }
                 RecordStatus::Data | RecordStatus::Bad => {
-                    head.extend_from_slice(&buf[..r.len]);
-                    record_lengths.push(r.len as u32);
+                    let len = r.len.min(want);
+                    head.truncate(start + len);
+                    record_lengths.push(len as u32);
                     saved.push_back(Saved {
                         status: r.status,
-                        data: buf[..r.len].to_vec(),
+                        start,
+                        len,
                     });
                 }
                 other => {
+                    head.truncate(start);
                     saved.push_back(Saved {
                         status: other,
-                        data: vec![],
+                        start,
+                        len: 0,
                     });
                     break;
                 }
@@ -100,17 +121,20 @@ impl Medium for ReplayMedium {
     fn read_record(&mut self, buf: &mut [u8]) -> Result<RecordRead> {
         if let Some(s) = self.saved.front() {
             if matches!(s.status, RecordStatus::Data | RecordStatus::Bad) {
-                if s.data.len() > buf.len() {
+                if s.len > buf.len() {
                     return Ok(RecordRead {
                         status: RecordStatus::TooSmall,
-                        len: s.data.len(),
+                        len: s.len,
                     });
                 }
-                buf[..s.data.len()].copy_from_slice(&s.data);
+                let data = self.head.get(s.start..s.start + s.len).ok_or_else(|| {
+                    Error::internal("probed record outside the probe head")
+                })?;
+                buf[..s.len].copy_from_slice(data);
             }
             let r = RecordRead {
                 status: s.status,
-                len: s.data.len(),
+                len: s.len,
             };
             self.saved.pop_front();
             return Ok(r);
@@ -125,7 +149,7 @@ impl Medium for ReplayMedium {
     }
     fn position(&self) -> Position {
         let mut p = self.inner.position();
-        let pending: u64 = self.saved.iter().map(|s| s.data.len() as u64).sum();
+        let pending: u64 = self.saved.iter().map(|s| s.len as u64).sum();
         let pending_records = self
             .saved
             .iter()

@@ -265,6 +265,28 @@ impl Registry {
         self.plugins.push(Entry { plugin, origin });
     }
 
+    /// Open the libraries of deferred plugins on a background thread, so that a command
+    /// that reads an input does not open them one by one while probing. Only worth it for
+    /// commands that detect formats (nearly every library is probed then).
+    pub fn preload_in_background(&self) {
+        let pending: Vec<LoadedPlugin> = self
+            .plugins
+            .iter()
+            .filter(|e| !e.plugin.is_loaded())
+            .map(|e| e.plugin.clone())
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        let _ = std::thread::Builder::new()
+            .name("relic-preload".into())
+            .spawn(move || {
+                for p in pending {
+                    p.preload();
+                }
+            });
+    }
+
     /// Register a plugin linked into this process (through the same ABI vtables).
     pub fn add_in_process<P: Plugin>(&mut self) -> Result<()> {
         let p = LoadedPlugin::new(relic_plugin_sdk::root_module::<P>())?;

@@ -15,6 +15,12 @@ use crate::time::format_utc;
 
 /// Escape raw name bytes for display.
 pub fn escape(bytes: &[u8]) -> String {
+    // the common case, printable ASCII without a backslash, is the name itself
+    if bytes.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'\\') {
+        if let Ok(s) = std::str::from_utf8(bytes) {
+            return s.to_owned();
+        }
+    }
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
@@ -196,6 +202,11 @@ mod tests {
     fn escapes_non_utf8_and_controls() {
         assert_eq!(escape(b"caf\xe9\n\\"), "caf\\xe9\\x0a\\\\");
         assert_eq!(escape("naïve".as_bytes()), "naïve");
+        // the printable-ASCII fast path and its edges
+        assert_eq!(escape(b"usr/share/doc ~x"), "usr/share/doc ~x");
+        assert_eq!(escape(b"a\\b"), "a\\\\b");
+        assert_eq!(escape(b"a\x7fb"), "a\\x7fb");
+        assert_eq!(escape(b"tab\there"), "tab\\x09here");
     }
 
     #[test]

@@ -73,7 +73,7 @@ impl FormatReader for ReaderClient {
     }
     fn next_entry(&mut self) -> Result<Option<Entry>> {
         match self.inner.next_entry() {
-            RResult::ROk(ROption::RSome(e)) => entry_from_abi(&e).map(Some),
+            RResult::ROk(ROption::RSome(e)) => entry_from_abi_owned(e).map(Some),
             RResult::ROk(ROption::RNone) => Ok(None),
             RResult::RErr(e) => Err(error_from_abi(e)),
         }
@@ -312,6 +312,13 @@ impl LoadedPlugin {
             Root::Ready(_) => true,
             Root::Deferred(d) => matches!(d.cell.get(), Some(Ok(_))),
         }
+    }
+
+    /// Open a deferred plugin's library now (a no-op when it is open). The host calls this
+    /// from a background thread for the libraries a command will probably need, so that
+    /// opening them overlaps with its other start-up work.
+    pub fn preload(&self) {
+        let _ = self.root();
     }
 
     fn root(&self) -> Result<RelicPlugin_Ref> {

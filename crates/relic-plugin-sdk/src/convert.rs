@@ -75,15 +75,22 @@ pub fn result<T, U>(r: RResult<T, AbiError>, f: impl FnOnce(T) -> U) -> relic_mo
 }
 
 pub fn entry_to_abi(e: &Entry) -> AbiEntry {
+    entry_into_abi(e.clone())
+}
+
+/// [`entry_to_abi`] for an entry the caller gives away: the path, names, target and values
+/// move into the ABI vectors without a copy (a reader's entries cross the boundary this way,
+/// one per entry of the archive).
+pub fn entry_into_abi(e: Entry) -> AbiEntry {
     AbiEntry {
-        path: e.path.clone().into(),
+        path: e.path.into(),
         kind: e.kind.code(),
         data: e.data.code(),
         mode: e.mode,
         uid: e.uid,
         gid: e.gid,
-        uname: ropt(e.uname.clone(), bytes),
-        gname: ropt(e.gname.clone(), bytes),
+        uname: ropt(e.uname, bytes),
+        gname: ropt(e.gname, bytes),
         size: e.size,
         mtime: ropt(e.mtime, ts),
         atime: ropt(e.atime, ts),
@@ -97,32 +104,32 @@ pub fn entry_to_abi(e: &Entry) -> AbiEntry {
             major: d.major,
             minor: d.minor,
         }),
-        link_target: ropt(e.link_target.clone(), bytes),
+        link_target: ropt(e.link_target, bytes),
         xattrs: e
             .xattrs
-            .iter()
+            .into_iter()
             .map(|x| AbiXattr {
-                name: x.name.clone().into(),
-                value: x.value.clone().into(),
+                name: x.name.into(),
+                value: x.value.into(),
             })
             .collect(),
         acls: e
             .acls
-            .iter()
+            .into_iter()
             .map(|a| AbiKv {
                 key: a.kind.as_str().into(),
-                value: a.data.clone().into(),
+                value: a.data.into(),
             })
             .collect(),
         extras: e
             .extras
-            .iter()
+            .into_iter()
             .map(|x| AbiKv {
                 key: x.key.as_str().into(),
-                value: x.value.clone().into(),
+                value: x.value.into(),
             })
             .collect(),
-        data_map: ropt(e.data_map.as_ref(), |m| {
+        data_map: ropt(e.data_map, |m| {
             m.iter()
                 .map(|&(offset, len)| AbiRun { offset, len })
                 .collect()
@@ -131,17 +138,23 @@ pub fn entry_to_abi(e: &Entry) -> AbiEntry {
 }
 
 pub fn entry_from_abi(e: &AbiEntry) -> relic_model::Result<Entry> {
+    entry_from_abi_owned(e.clone())
+}
+
+/// [`entry_from_abi`] for an entry the caller gives away: byte vectors are taken over, not
+/// copied, where abi_stable can (same element type and allocator on both sides).
+pub fn entry_from_abi_owned(e: AbiEntry) -> relic_model::Result<Entry> {
     let kind = EntryKind::from_code(e.kind).ok_or_else(|| {
         Error::internal(format!("plugin sent unknown entry kind code {}", e.kind))
     })?;
     Ok(Entry {
-        path: e.path.to_vec(),
+        path: e.path.into_vec(),
         kind,
         mode: e.mode,
         uid: e.uid,
         gid: e.gid,
-        uname: opt(e.uname.clone(), |v| v.into_vec()),
-        gname: opt(e.gname.clone(), |v| v.into_vec()),
+        uname: opt(e.uname, |v| v.into_vec()),
+        gname: opt(e.gname, |v| v.into_vec()),
         size: e.size,
         mtime: opt(e.mtime, ts_back),
         atime: opt(e.atime, ts_back),
@@ -155,33 +168,33 @@ pub fn entry_from_abi(e: &AbiEntry) -> relic_model::Result<Entry> {
             major: d.major,
             minor: d.minor,
         }),
-        link_target: opt(e.link_target.clone(), |v| v.into_vec()),
+        link_target: opt(e.link_target, |v| v.into_vec()),
         data: DataState::from_code(e.data),
         xattrs: e
             .xattrs
-            .iter()
+            .into_iter()
             .map(|x| Xattr {
-                name: x.name.to_vec(),
-                value: x.value.to_vec(),
+                name: x.name.into_vec(),
+                value: x.value.into_vec(),
             })
             .collect(),
         acls: e
             .acls
-            .iter()
+            .into_iter()
             .map(|a| Acl {
                 kind: a.key.to_string(),
-                data: a.value.to_vec(),
+                data: a.value.into_vec(),
             })
             .collect(),
         extras: e
             .extras
-            .iter()
+            .into_iter()
             .map(|x| Extra {
                 key: x.key.to_string(),
-                value: x.value.to_vec(),
+                value: x.value.into_vec(),
             })
             .collect(),
-        data_map: opt(e.data_map.clone(), |m| {
+        data_map: opt(e.data_map, |m| {
             m.iter().map(|r| (r.offset, r.len)).collect()
         }),
     })

@@ -355,7 +355,7 @@ impl AbiReader for ReaderExport {
     fn next_entry(&mut self) -> RResult<ROption<AbiEntry>, AbiError> {
         let inner = &mut self.inner;
         self.poison.run("next_entry", || {
-            inner.next_entry().map(|e| ropt(e, |e| entry_to_abi(&e)))
+            inner.next_entry().map(|e| ropt(e, entry_into_abi))
         })
     }
     fn read_data(&mut self, mut buf: RSliceMut<'_, u8>) -> RResult<AbiChunk, AbiError> {

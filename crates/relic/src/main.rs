@@ -69,6 +69,12 @@ fn run(args: Vec<String>) -> Result<i32, Error> {
         }
     };
 
+    // Commands that read an input probe nearly every plugin: open their libraries on a
+    // second thread while this one gets on with the command line and the input.
+    if !matches!(cli.command, Command::Formats | Command::Plugins) {
+        registry.preload_in_background();
+    }
+
     // One line per plugin that failed to load; the full report only with -v.
     if !matches!(cli.command, Command::Plugins) && verbosity >= 0 {
         for f in &registry.failures {
