@@ -325,9 +325,12 @@ fn have(cmd: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Build an ext2 image of about 1 GiB with `mke2fs -d`, dump it with Debian's dump (in a
+/// Build ext2 images of about 1 GiB with `mke2fs -d`, dump them with Debian's dump (in a
 /// private mount namespace with empty mtab/fstab, as fixtures/dump/make.sh does), then time
-/// `relic list` against `restore -t` and `relic extract` against `restore -x`.
+/// `relic list` against `restore -t` and `relic extract` against `restore -x`. Two trees:
+/// ten 100 MiB files and 4000 small ones (data-bound), and ~50000 files of mixed sizes in
+/// ~2500 nested directories, the shape of a real system disk (name-bound: `restore -t`
+/// and `relic list` both read only the directories, so start-up matters less there).
 fn dump_bench(relic: &Path, work: &Path, small: bool) -> Result<()> {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
@@ -335,23 +338,54 @@ fn dump_bench(relic: &Path, work: &Path, small: bool) -> Result<()> {
         println!("dump bench skipped: needs root, dump, restore, mke2fs and unshare");
         return Ok(());
     }
+    dump_bench_tree(relic, work, small, false)?;
+    dump_bench_tree(relic, work, small, true)
+}
+
+fn dump_bench_tree(relic: &Path, work: &Path, small: bool, many: bool) -> Result<()> {
     let tree = work.join("dtree");
+    let _ = std::fs::remove_dir_all(&tree);
     std::fs::create_dir_all(&tree)?;
-    let (big, n_small) = if small { (4u64, 1000) } else { (10u64, 4000) };
     let mut bytes = 0;
-    for i in 0..big {
-        write_pattern(&tree.join(format!("big{i}")), 100 << 20, i as u8)?;
-        bytes += 100 << 20;
-    }
-    for i in 0..n_small {
-        let d = tree.join(format!("d{:02}", i % 40));
-        std::fs::create_dir_all(&d)?;
-        let size = 512 + (i as u64 * 7919) % (32 * 1024);
-        write_pattern(&d.join(format!("f{i}")), size, i as u8)?;
-        bytes += size;
+    let files;
+    if many {
+        // sizes spread over 0 B - 256 KiB (mean ~20 KiB), three directory levels
+        let n: u64 = if small { 10_000 } else { 50_000 };
+        files = n;
+        for i in 0..n {
+            let d = tree.join(format!(
+                "p{:02}/q{:02}/r{:02}",
+                i % 17,
+                (i / 17) % 13,
+                (i / 221) % 11
+            ));
+            std::fs::create_dir_all(&d)?;
+            let size = match i % 10 {
+                0..=5 => (i * 7919) % 4096,
+                6..=8 => 4096 + (i * 104_729) % (32 * 1024),
+                _ => 32 * 1024 + (i * 1_299_709) % (224 * 1024),
+            };
+            write_pattern(&d.join(format!("file-{i}.dat")), size, i as u8)?;
+            bytes += size;
+        }
+    } else {
+        let (big, n_small) = if small { (4u64, 1000) } else { (10u64, 4000) };
+        files = big + n_small;
+        for i in 0..big {
+            write_pattern(&tree.join(format!("big{i}")), 100 << 20, i as u8)?;
+            bytes += 100 << 20;
+        }
+        for i in 0..n_small {
+            let d = tree.join(format!("d{:02}", i % 40));
+            std::fs::create_dir_all(&d)?;
+            let size = 512 + (i * 7919) % (32 * 1024);
+            write_pattern(&d.join(format!("f{i}")), size, i as u8)?;
+            bytes += size;
+        }
     }
     let img = work.join("fs.img");
-    let size_mb = bytes / (1 << 20) + bytes / (1 << 20) / 5 + 64;
+    // room for the data, the inodes and the per-file block rounding
+    let size_mb = bytes / (1 << 20) + bytes / (1 << 20) / 5 + files * 8 / 1024 + 64;
     let st = Command::new("mke2fs")
         .args(["-q", "-t", "ext2", "-b", "4096", "-d"])
         .arg(&tree)
@@ -390,9 +424,9 @@ fn dump_bench(relic: &Path, work: &Path, small: bool) -> Result<()> {
     }
     let dsize = std::fs::metadata(&dumpfile)?.len();
     println!(
-        "linux dump: {} MB ({} files)",
+        "linux dump: {} MB ({files} files, {})",
         dsize / 1_000_000,
-        big + n_small as u64
+        if many { "many files" } else { "few big files" }
     );
     let quiet = |mut c: Command| {
         c.stdout(std::process::Stdio::null())
