@@ -258,11 +258,18 @@ impl Layout {
 
 /// The 32-bit checksum sum of a 1024-byte header, in the given byte order.
 pub fn checksum_sum(b: &[u8], endian: Endian) -> i32 {
-    let mut sum: i32 = 0;
-    for i in 0..TP_BSIZE / 4 {
-        sum = sum.wrapping_add(endian.i32(b, i * 4));
-    }
-    sum
+    // one loop per byte order, over whole words: the compiler vectorises it (every header
+    // read is summed, so this is on the path of every record)
+    let words = b[..TP_BSIZE].chunks_exact(4);
+    let sum = match endian {
+        Endian::Little => words.fold(0u32, |s, w| {
+            s.wrapping_add(u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+        }),
+        Endian::Big => words.fold(0u32, |s, w| {
+            s.wrapping_add(u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+        }),
+    };
+    sum as i32
 }
 
 /// Store c_checksum so the header sums to [`CHECKSUM`].

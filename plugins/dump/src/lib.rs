@@ -14,7 +14,8 @@
 //! - [`tape`]: blocks, records, compression framing and volumes under both directions;
 //! - [`lzo`]: the LZO1X decoder for `dump -y` records;
 //! - [`dirs`], [`xattr`]: directory data and ext2 xattr blobs, both directions;
-//! - [`read`]: the reader, [`read::DumpReader`];
+//! - [`read`]: the reader, [`read::DumpReader`], with [`tree`]: the directory phase in
+//!   memory (the directory tree walk and the other inodes' names by inode);
 //! - [`write`]: the writer, [`write::DumpWriter`], with its two flavours ([`write::Flavor`]);
 //! - [`dumpdates`]: the dumpdates file (`level=` with `dumpdates=`), and
 //!   [`dumpdates_report`] for a `relic dumpdates FILE` command.
@@ -37,6 +38,7 @@ pub mod layout;
 pub mod lzo;
 pub mod read;
 pub mod tape;
+pub mod tree;
 pub mod write;
 pub mod xattr;
 

@@ -8,10 +8,11 @@
 //!    of inodes, inode `n` at bit `(n-1) % 8` of byte `(n-1) / 8` (4.4BSD `dumprestore.h`
 //!    and Linux dump's `dump.h`: `MWORD`, `MBIT`).
 //! 2. The directory phase: every dumped directory comes first. Their contents are parsed
-//!    ([`crate::dirs`]) into listings (one buffer of names per directory), memory
-//!    proportional to the number of names. At the
-//!    first non-directory inode (or TS_END) the directories are emitted depth first from
-//!    the root, each with its path, and every other name is remembered by inode.
+//!    ([`crate::dirs`]) into one table of names for all directories ([`crate::tree`]),
+//!    memory proportional to the number of names. At the first non-directory inode (or
+//!    TS_END) the directories are emitted depth first from the root, each with its path,
+//!    and every other name is remembered by inode (as its directory and name: the path is
+//!    built when the entry goes out).
 //! 3. The file phase: each TS_INODE (with its TS_ADDR continuations) becomes an entry
 //!    named by its first name; further names become hard links after it. Names of inodes
 //!    that are not on this tape (unchanged in an incremental) are never emitted, exactly
@@ -57,8 +58,7 @@
 //! with what it skipped. Input that ends before TS_END is `Truncated` (a warning under
 //! `salvage`).
 
-use std::collections::hash_map::Entry as MapEntry;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use relic_model::listing::escape;
 use relic_model::{
@@ -70,6 +70,7 @@ use relic_plugin_sdk::HostHandle;
 use crate::dirs::{self, DirFormat};
 use crate::layout::{self, *};
 use crate::tape::{BlockSource, Compression};
+use crate::tree::{Names, Tree, DT_CONFLICT};
 use crate::xattr;
 
 /// Reader options.
@@ -104,8 +105,8 @@ const MAX_DEPTH: usize = 4096;
 /// Largest TS_BITS map kept for a names-only read (bytes; 8 inodes a byte). Above it the
 /// reader reads the file phase instead.
 pub const MAX_NAMES_MAP: usize = 64 << 20;
-/// [`Named::dtype`] of an inode whose names disagree about its type.
-const DT_CONFLICT: u8 = 0xff;
+/// The directory data buffer is kept for the next directory up to this capacity.
+const KEEP_DIRBUF: usize = 1 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -145,35 +146,6 @@ struct Cursor {
     /// Blocks of a data run handed out but not yet read.
     pending_data: u64,
     finished: bool,
-}
-
-/// A directory's entries in tape order, their names in one buffer (one allocation per
-/// directory, not per name).
-#[derive(Debug, Default)]
-struct Listing {
-    /// (child inode, d_type, start and length of the name in `names`).
-    entries: Vec<(u32, u8, u32, u32)>,
-    names: Vec<u8>,
-}
-
-/// The names of a non-directory inode, from the directory phase (most inodes have one:
-/// it takes no second allocation).
-#[derive(Debug)]
-struct Named {
-    /// The d_type its directory entries give (the first one's; [`DT_CONFLICT`] when they
-    /// disagree), for a names-only read.
-    dtype: u8,
-    first: Vec<u8>,
-    more: Vec<Vec<u8>>,
-}
-
-impl Named {
-    fn into_paths(self) -> Vec<Vec<u8>> {
-        let mut v = Vec::with_capacity(1 + self.more.len());
-        v.push(self.first);
-        v.extend(self.more);
-        v
-    }
 }
 
 /// Data of the current entry.
@@ -226,12 +198,12 @@ pub struct DumpReader {
     date: i64,
     pending: Option<(Header, u64)>,
     phase: Phase,
-    /// Directory metadata (dir phase), by inode.
-    dirs: HashMap<u32, Entry>,
-    /// Directory listings: dir inode -> its entries, in tape order.
-    listings: HashMap<u32, Listing>,
+    /// The directories of the directory phase, until its end.
+    tree: Tree,
     /// Names of non-directory inodes, filled at the end of the directory phase.
-    names: HashMap<u32, Named>,
+    names: Names,
+    /// Data of the directory being read (kept between directories).
+    dirbuf: Vec<u8>,
     queue: VecDeque<(Entry, Pending)>,
     /// Path of the file being streamed (it becomes the last complete file).
     stream_path: Option<Vec<u8>>,
@@ -251,9 +223,6 @@ pub struct DumpReader {
     bits: Option<Vec<u8>>,
     /// Names only: something in the directories makes their d_types doubtful.
     names_doubt: bool,
-    /// Names only: the named inodes in inode order, once the file phase is answered from
-    /// the directories ([`Phase::Names`]).
-    names_sorted: Option<std::vec::IntoIter<(u32, Named)>>,
     /// The file phase was answered from the directories (names only).
     from_dirs: bool,
 }
@@ -387,9 +356,9 @@ impl DumpReader {
             date: tape.date,
             pending: None,
             phase: Phase::Dirs,
-            dirs: HashMap::new(),
-            listings: HashMap::new(),
-            names: HashMap::new(),
+            tree: Tree::default(),
+            names: Names::default(),
+            dirbuf: Vec::new(),
             queue: VecDeque::new(),
             stream_path: None,
             deferred: None,
@@ -402,7 +371,6 @@ impl DumpReader {
             complete: false,
             bits: None,
             names_doubt: false,
-            names_sorted: None,
             from_dirs: false,
         };
         // names only needs d_types, the whole directory phase and the map of a first volume
@@ -772,6 +740,20 @@ impl DumpReader {
 
     /// Read a whole (small) inode's data into memory: directories, symlinks, xattr blobs.
     fn read_small(&mut self, h: &Header, cap: u64, what: &str, off: u64) -> Result<Vec<u8>> {
+        let mut out: Vec<u8> = Vec::new();
+        self.read_small_into(h, cap, what, off, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Self::read_small`] into `out` (cleared first), to reuse its allocation.
+    fn read_small_into(
+        &mut self,
+        h: &Header,
+        cap: u64,
+        what: &str,
+        off: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let size = h.dinode.size;
         if size > cap {
             return Err(Error::unsupported(format!(
@@ -781,7 +763,7 @@ impl DumpReader {
             .at(off));
         }
         let mut cur = self.cursor(h, size);
-        let mut out: Vec<u8> = Vec::new();
+        out.clear();
         while let Some(run) = self.next_run(&mut cur)? {
             match run {
                 Run::Data { offset, blocks } => {
@@ -801,7 +783,7 @@ impl DumpReader {
             }
         }
         out.resize(size as usize, 0);
-        Ok(out)
+        Ok(())
     }
 
     /// Xattr records of `ino` that follow; merged into `e`. A bad header found while
@@ -852,17 +834,24 @@ impl DumpReader {
         }
     }
 
-    /// Directory phase: one directory inode.
+    /// Directory phase: one directory inode. Its entries go to the tree.
     fn read_dir(&mut self, h: Header, off: u64) -> Result<()> {
-        let data = self.read_small(&h, MAX_DIR, "directory", off)?;
-        let mut listing = Listing::default();
-        // names fit in u32: a directory is at most MAX_DIR bytes
-        let mangled = dirs::parse_each(&data, self.dirfmt, self.layout.endian, |ino, t, name| {
-            let start = listing.names.len() as u32;
-            listing.names.extend_from_slice(name);
-            listing.entries.push((ino, t, start, name.len() as u32));
-        });
-        drop(data);
+        let mut data = std::mem::take(&mut self.dirbuf);
+        let read = self.read_small_into(&h, MAX_DIR, "directory", off, &mut data);
+        let mark = self.tree.mark();
+        let mangled = match read {
+            Ok(()) => {
+                let tree = &mut self.tree;
+                dirs::parse_each(&data, self.dirfmt, self.layout.endian, |ino, t, name| {
+                    tree.push_name(ino, t, name)
+                })
+            }
+            Err(_) => 0,
+        };
+        if data.capacity() <= KEEP_DIRBUF {
+            self.dirbuf = data;
+        }
+        read?;
         if mangled > 0 {
             self.host.warn(
                 &format!(
@@ -873,11 +862,14 @@ impl DumpReader {
             );
         }
         let Some(mut e) = self.entry_from(&h, Vec::new()) else {
+            self.tree.rollback(mark);
             return Ok(());
         };
-        self.attach_xattrs(h.inumber, &mut e)?;
-        self.listings.insert(h.inumber, listing);
-        self.dirs.insert(h.inumber, e);
+        if let Err(err) = self.attach_xattrs(h.inumber, &mut e) {
+            self.tree.rollback(mark);
+            return Err(err);
+        }
+        self.tree.add_dir(h.inumber, mark, e);
         Ok(())
     }
 
@@ -885,9 +877,10 @@ impl DumpReader {
     fn end_dir_phase(&mut self) {
         self.phase = Phase::Files;
         let names_only = self.opts.names_only && self.bits.is_some();
+        let tree = std::mem::take(&mut self.tree);
         if let Some(map) = self.bits.as_mut() {
             // the directories go out here: what is left in the map are the other inodes
-            for &ino in self.dirs.keys() {
+            for ino in tree.inodes() {
                 let Some(i) = (ino as usize).checked_sub(1) else {
                     continue;
                 };
@@ -896,85 +889,25 @@ impl DumpReader {
                 }
             }
         }
-        // room for every name at once (bounded by the directory data read)
-        let names_total: usize = self.listings.values().map(|l| l.entries.len()).sum();
-        self.names
-            .reserve(names_total.saturating_sub(self.dirs.len()));
-        let mut visited: HashSet<u32> = HashSet::new();
-        // (dir inode, its path, depth)
-        let mut stack: Vec<(u32, Vec<u8>, usize)> = Vec::new();
-        if self.dirs.contains_key(&ROOTINO) {
-            stack.push((ROOTINO, b".".to_vec(), 0));
-        } else if !self.dirs.is_empty() {
+        let queue = &mut self.queue;
+        let walked = tree.walk(names_only, MAX_DEPTH, |e| {
+            queue.push_back((e, Pending::None))
+        });
+        if walked.root_missing {
             self.host.warn(
                 "the root directory is not on this tape: directories without a path are \
                  put in lost+found",
                 None,
             );
         }
-        let mut out: Vec<(Entry, Pending)> = Vec::new();
-        while let Some((ino, path, depth)) = stack.pop() {
-            if !visited.insert(ino) {
-                continue;
-            }
-            let Some(mut e) = self.dirs.remove(&ino) else {
-                continue;
-            };
-            let listing = self.listings.remove(&ino).unwrap_or_default();
-            let mut subdirs = Vec::new();
-            for &(child, dtype, start, len) in &listing.entries {
-                let name = &listing.names[start as usize..(start + len) as usize];
-                let child_path = if path == b"." {
-                    name.to_vec()
-                } else {
-                    let mut p = Vec::with_capacity(path.len() + 1 + name.len());
-                    p.extend_from_slice(&path);
-                    p.push(b'/');
-                    p.extend_from_slice(name);
-                    p
-                };
-                if self.dirs.contains_key(&child) {
-                    if depth < MAX_DEPTH && !visited.contains(&child) {
-                        subdirs.push((child, child_path, depth + 1));
-                    }
-                    // a dumped directory not typed as one: the d_types cannot be trusted
-                    if names_only && dtype != dirs::DT_DIR {
-                        self.names_doubt = true;
-                    }
-                } else if child != ino {
-                    match self.names.entry(child) {
-                        MapEntry::Vacant(v) => {
-                            v.insert(Named {
-                                dtype,
-                                first: child_path,
-                                more: Vec::new(),
-                            });
-                        }
-                        MapEntry::Occupied(mut o) => {
-                            let named = o.get_mut();
-                            if named.dtype != dtype {
-                                named.dtype = DT_CONFLICT;
-                            }
-                            named.more.push(child_path);
-                        }
-                    }
-                }
-            }
-            e.path = path;
-            out.push((e, Pending::None));
-            // pushed in reverse so the first subdirectory is visited first
-            stack.extend(subdirs.into_iter().rev());
-        }
+        self.names_doubt |= walked.doubt;
+        self.names = walked.names;
         // directories nobody names
-        let mut orphans: Vec<u32> = self.dirs.keys().copied().collect();
-        orphans.sort_unstable();
-        for ino in orphans {
-            if let Some(mut e) = self.dirs.remove(&ino) {
-                e.path = self.orphan_path(ino, &mut out);
-                out.push((e, Pending::None));
-            }
+        let mut out: Vec<(Entry, Pending)> = Vec::new();
+        for (ino, mut e) in walked.orphans {
+            e.path = self.orphan_path(ino, &mut out);
+            out.push((e, Pending::None));
         }
-        self.listings.clear();
         self.queue.extend(out);
     }
 
@@ -1046,18 +979,14 @@ impl DumpReader {
             self.skip_file(&mut cur)?;
             return Ok(());
         };
-        let mut paths = self
-            .names
-            .remove(&ino)
-            .map(Named::into_paths)
-            .unwrap_or_default();
+        let mut paths = self.names.take(ino);
         let mut out: Vec<(Entry, Pending)> = Vec::new();
         if paths.is_empty() {
             let p = self.orphan_path(ino, &mut out);
             paths.push(p);
         }
-        let first = paths[0].clone();
-        let Some(mut e) = self.entry_from(&h, first.clone()) else {
+        let mut paths = paths.into_iter();
+        let Some(mut e) = self.entry_from(&h, paths.next().unwrap_or_default()) else {
             return Ok(());
         };
         let mut pending = Pending::None;
@@ -1097,11 +1026,11 @@ impl DumpReader {
         self.last_ino = Some(ino);
         let mut links = Vec::new();
         if kind != EntryKind::Dir {
-            for p in paths.into_iter().skip(1) {
+            for p in paths {
                 let mut l = e.clone();
                 l.path = p;
                 l.kind = EntryKind::HardLink;
-                l.link_target = Some(first.clone());
+                l.link_target = Some(e.path.clone());
                 l.data = DataState::None;
                 l.size = 0;
                 l.data_map = None;
@@ -1225,14 +1154,22 @@ impl DumpReader {
         Ok(Chunk::Data { offset, len })
     }
 
-    /// Names only: the kind of a non-directory inode from its names' d_type, if they
-    /// agree on a kind other than directory.
-    fn named_kind(named: &Named) -> Option<EntryKind> {
-        let dt = named.dtype;
+    /// Names only: the kind of a non-directory inode from its names' d_type (`dt`,
+    /// [`DT_CONFLICT`] when they disagree), if they agree on a kind other than directory.
+    fn named_kind(dt: u8) -> Option<EntryKind> {
         if dt == dirs::DT_UNKNOWN || dt == DT_CONFLICT || dt > 0o17 {
             return None;
         }
         Self::kind_of((dt as u32) << 12).filter(|k| *k != EntryKind::Dir)
+    }
+
+    /// Whether inode `ino` is set in a TS_BITS map.
+    fn in_map(bits: &[u8], ino: u32) -> bool {
+        let Some(i) = (ino as usize).checked_sub(1) else {
+            return false;
+        };
+        bits.get(i / 8)
+            .is_some_and(|byte| byte & (1 << (i % 8)) != 0)
     }
 
     /// Names only, at the first non-directory inode `h`: whether the rest of the dump can
@@ -1247,89 +1184,70 @@ impl DumpReader {
         if !self.opts.names_only || self.names_doubt {
             return false;
         }
-        // the names in inode order, walked together with the map's set bits
-        let mut sorted: Vec<(u32, Named)> = self.names.drain().collect();
-        sorted.sort_unstable_by_key(|(ino, _)| *ino);
+        // every inode set in the map must have names that give its kind: walk the named
+        // inodes in inode order and count those in the map (each at most once), then
+        // compare with the number of inodes in the map
         let mut first: Option<(u32, EntryKind)> = None;
-        let mut ok = true;
-        let mut j = 0usize;
-        'map: for (i, &byte) in bits.iter().enumerate() {
-            if byte == 0 {
+        let mut named_in_map = 0u64;
+        for run in self.names.runs() {
+            if !Self::in_map(&bits, run.ino) {
                 continue;
             }
-            for b in 0..8 {
-                if byte & (1 << b) == 0 {
-                    continue;
-                }
-                let ino = (i * 8 + b + 1) as u32;
-                while j < sorted.len() && sorted[j].0 < ino {
-                    j += 1;
-                }
-                let kind = match sorted.get(j) {
-                    Some((n, named)) if *n == ino => Self::named_kind(named),
-                    _ => None,
-                };
-                let Some(kind) = kind else {
-                    ok = false;
-                    break 'map;
-                };
-                first.get_or_insert((ino, kind));
-            }
+            let Some(kind) = Self::named_kind(run.dtype) else {
+                return false;
+            };
+            named_in_map += 1;
+            first.get_or_insert((run.ino, kind));
         }
+        let in_map: u64 = bits.iter().map(|b| b.count_ones() as u64).sum();
         // the header in hand must be the first of those inodes, of the kind its names say
-        ok = ok
+        let ok = named_in_map == in_map
             && matches!(first, Some((ino, kind))
                 if ino == h.inumber && Self::kind_of(h.dinode.mode) == Some(kind));
         if !ok {
-            self.names = sorted.into_iter().collect();
             return false;
         }
         self.bits = Some(bits);
-        self.names_sorted = Some(sorted.into_iter());
         self.phase = Phase::Names;
         self.from_dirs = true;
         true
     }
 
     /// Names only: the next inode of the map as an entry (its other names queued as hard
-    /// links after it); `None` at the end, where the read is done.
+    /// links after it); `None` at the end, where the read is done (nothing is queued then,
+    /// so [`Self::next_entry_inner`] returns its answer as it is).
     fn names_step(&mut self) -> Result<Option<Entry>> {
         let bits: &[u8] = self.bits.as_deref().unwrap_or_default();
-        if let Some(sorted) = self.names_sorted.as_mut() {
-            // every set bit has a name (answer_from_dirs): the named inodes in the map
-            for (ino, named) in sorted.by_ref() {
-                let Some(i) = (ino as usize).checked_sub(1) else {
-                    continue;
-                };
-                if bits
-                    .get(i / 8)
-                    .is_none_or(|byte| byte & (1 << (i % 8)) == 0)
-                {
-                    continue;
-                }
-                let Some(kind) = Self::named_kind(&named) else {
-                    return Err(Error::internal(format!(
-                        "names-only listing: inode {ino} lost its kind"
-                    )));
-                };
-                let Named { first, more, .. } = named;
-                let target = (!more.is_empty()).then(|| first.clone());
-                let mut e = Entry::new(first, kind);
-                e.inode = Some(ino as u64);
-                e.data = DataState::None;
-                self.last_ino = Some(ino);
-                for p in more {
-                    let mut l = Entry::new(p, EntryKind::HardLink);
-                    l.inode = Some(ino as u64);
-                    l.link_target = target.clone();
-                    self.queue.push_back((l, Pending::None));
-                }
-                return Ok(Some(e));
+        // every set bit has a name (answer_from_dirs): the named inodes in the map
+        while let Some(run) = self.names.next_run() {
+            if !Self::in_map(bits, run.ino) {
+                continue;
             }
+            let ino = run.ino;
+            let Some(kind) = Self::named_kind(run.dtype) else {
+                return Err(Error::internal(format!(
+                    "names-only listing: inode {ino} lost its kind"
+                )));
+            };
+            let mut names = run.range.map(|i| self.names.path(i));
+            let first = names.next().unwrap_or_default();
+            let mut links = names.peekable();
+            let target = links.peek().is_some().then(|| first.clone());
+            for p in links {
+                let mut l = Entry::new(p, EntryKind::HardLink);
+                l.inode = Some(ino as u64);
+                l.link_target = target.clone();
+                self.queue.push_back((l, Pending::None));
+            }
+            let mut e = Entry::new(first, kind);
+            e.inode = Some(ino as u64);
+            e.data = DataState::None;
+            self.last_ino = Some(ino);
+            return Ok(Some(e));
         }
         self.phase = Phase::Done;
         self.bits = None;
-        self.names_sorted = None;
+        self.names = Names::default();
         Ok(None)
     }
 
@@ -1517,11 +1435,7 @@ impl DumpReader {
             match self.phase {
                 Phase::Done => return Ok(None),
                 // straight out, not through the queue: nothing can fail after it
-                Phase::Names => {
-                    if let Some(e) = self.names_step()? {
-                        return Ok(Some(e));
-                    }
-                }
+                Phase::Names => return self.names_step(),
                 Phase::Dirs | Phase::Files => self.advance()?,
             }
         }
