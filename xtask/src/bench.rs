@@ -83,8 +83,10 @@ fn measure(mut c: Command) -> Result<Measure> {
 }
 
 fn write_pattern(path: &Path, size: u64, seed: u8) -> Result<()> {
-    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
-    let block: Vec<u8> = (0..1usize << 20)
+    let cap = size.clamp(8192, 1 << 20) as usize;
+    let mut f = std::io::BufWriter::with_capacity(cap, std::fs::File::create(path)?);
+    // the pattern only as long as needed: the many-files tree writes 50000 small files
+    let block: Vec<u8> = (0..(size.min(1 << 20) as usize))
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) | 1)
         .collect();
     let mut left = size;
@@ -159,7 +161,7 @@ fn row(name: &str, bytes: u64, m: &Measure, reference: Option<&Measure>) {
         .map(|r| format!("{:.2}x cat", m.secs / r.secs))
         .unwrap_or_default();
     println!(
-        "{name:<34} {:>8.2} s {:>9.1} MB/s {:>8.1} MiB RSS  {ratio}",
+        "{name:<34} {:>9.4} s {:>9.1} MB/s {:>8.1} MiB RSS  {ratio}",
         m.secs,
         mbs,
         m.max_rss_kib as f64 / 1024.0
