@@ -124,6 +124,7 @@ pub fn read_options(options: &Options) -> Result<ReadOptions> {
     let mut o = ReadOptions {
         salvage: options.flag("salvage"),
         names_only: Intent::of(options) == Intent::Names,
+        metadata_only: Intent::of(options) == Intent::List,
         ..ReadOptions::default()
     };
     if let Some(n) = options.size("lookahead")? {
@@ -262,20 +263,26 @@ impl Plugin for DumpPlugin {
 }
 
 /// Read a whole dump from `data`, ignoring the outcome: the entry point of the cargo-fuzz
-/// target (`fuzz/`) and of the smoke-fuzz tests. Reads three times: plain, with `salvage`,
-/// and names only (`relic-intent=names`). Never panics, hangs or allocates without bound,
+/// target (`fuzz/`) and of the smoke-fuzz tests. Reads four times: plain, with `salvage`,
+/// names only (`relic-intent=names`) and metadata only (`relic-intent=list`). Never panics, hangs or allocates without bound,
 /// whatever `data` holds.
 pub fn fuzz_read(data: &[u8]) {
     for id in [BSD_ID, IRIX_ID] {
         let _ = bid(id, data);
     }
-    for (salvage, names_only) in [(false, false), (true, false), (false, true)] {
+    for (salvage, names_only, metadata_only) in [
+        (false, false, false),
+        (true, false, false),
+        (false, true, false),
+        (false, false, true),
+    ] {
         let medium = relic_plugin_sdk::testing::MemoryMedium::from_bytes(data, 10240);
         let host: HostHandle = Arc::new(NullHost);
         let opts = ReadOptions {
             salvage,
             lookahead: 1 << 20,
             names_only,
+            metadata_only,
         };
         let Ok(mut r) = DumpReader::open(Box::new(medium), host, opts, BSD_ID) else {
             continue;

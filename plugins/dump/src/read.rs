@@ -47,7 +47,10 @@
 //! when it is at most `lookahead` bytes (default 16 MiB) to see whether such a record
 //! follows; larger files are streamed and their attribute record, if any, is reported and
 //! left out (a model limitation, see the crate docs). Only dumps in the 4.4/Linux inode
-//! format can carry them, so IRIX and 4.3BSD dumps always stream.
+//! format can carry them, so IRIX and 4.3BSD dumps always stream. When the host only lists
+//! (hint `relic-intent=list`: `list -l`, `info`; [`ReadOptions::metadata_only`]) the data
+//! is skipped instead of read ahead (seeking where the medium can) and the header after it
+//! is read, so every file gets its xattrs whatever its size, and `read_data` is an error.
 //!
 //! Holes: a zero c_addr byte is a 1 KiB hole ([`Chunk::Hole`]); data runs go out in chunks
 //! of whole blocks. Buffered entries also get [`Entry::data_map`].
@@ -84,6 +87,11 @@ pub struct ReadOptions {
     /// phase from the directories and the TS_BITS map when that gives exactly the entries
     /// of a full read (see the module docs); entries then carry no data.
     pub names_only: bool,
+    /// Entries are listed with every field but their data is never read (host hint
+    /// `relic-intent=list`: `list -l`, `info`): a file that may be followed by an xattr
+    /// record is skipped (seeking where the medium can) instead of read ahead, whatever its
+    /// size, and `read_data` on it is an error.
+    pub metadata_only: bool,
 }
 
 impl Default for ReadOptions {
@@ -92,6 +100,7 @@ impl Default for ReadOptions {
             salvage: false,
             lookahead: 16 << 20,
             names_only: false,
+            metadata_only: false,
         }
     }
 }
@@ -155,6 +164,8 @@ enum Current {
     Stream(Box<StreamState>),
     /// Read ahead into memory.
     Buffered(Box<Buffered>),
+    /// Skipped: the reader was opened for metadata only.
+    Skipped,
 }
 
 struct StreamState {
@@ -178,6 +189,8 @@ enum Pending {
     None,
     Ahead(Ahead),
     Stream(Cursor),
+    /// The data was skipped (metadata only).
+    Skipped,
 }
 
 /// A file read ahead.
@@ -964,6 +977,29 @@ impl DumpReader {
         Ok(a)
     }
 
+    /// Skip a file's data, returning the data runs [`DumpReader::read_ahead`] would have
+    /// found (merged the same way) and whether part of the file is missing.
+    fn skip_mapping(&mut self, cur: &mut Cursor) -> Result<(Vec<(u64, u64)>, bool)> {
+        let mut map: Vec<(u64, u64)> = Vec::new();
+        let mut absent = false;
+        while let Some(run) = self.next_run(cur)? {
+            match run {
+                Run::Data { offset, blocks } => {
+                    cur.pending_data = 0;
+                    self.skip_blocks(blocks)?;
+                    let len = (blocks * TP_BSIZE as u64).min(cur.size - offset);
+                    match map.last_mut() {
+                        Some(last) if last.0 + last.1 == offset => last.1 += len,
+                        _ => map.push((offset, len)),
+                    }
+                }
+                Run::Hole { .. } => {}
+                Run::Missing { .. } => absent = true,
+            }
+        }
+        Ok((map, absent))
+    }
+
     /// File phase: one inode header.
     fn file_inode(&mut self, h: Header, off: u64) -> Result<()> {
         let ino = h.inumber;
@@ -994,7 +1030,15 @@ impl DumpReader {
             EntryKind::File => {
                 let can_have_xattrs = self.ifmt.new && self.layout.generation == Generation::Nfs;
                 let mut cur = self.cursor(&h, h.dinode.size);
-                if can_have_xattrs && h.dinode.size <= self.opts.lookahead {
+                if can_have_xattrs && self.opts.metadata_only {
+                    // what read_ahead would map, without the bytes
+                    let (map, absent) = self.skip_mapping(&mut cur)?;
+                    if map.len() <= Entry::MAX_DATA_MAP && !absent {
+                        e.data_map = Some(map);
+                    }
+                    self.attach_xattrs(ino, &mut e)?;
+                    pending = Pending::Skipped;
+                } else if can_have_xattrs && h.dinode.size <= self.opts.lookahead {
                     let a = self.read_ahead(&mut cur)?;
                     let map: Vec<(u64, u64)> = a.runs.iter().map(|r| (r.0, r.1)).collect();
                     if map.len() <= Entry::MAX_DATA_MAP && a.absent_from.is_none() {
@@ -1069,7 +1113,7 @@ impl DumpReader {
                     self.last_complete = Some(p);
                 }
             }
-            Current::Buffered(_) | Current::None => {}
+            Current::Buffered(_) | Current::None | Current::Skipped => {}
         }
         Ok(())
     }
@@ -1420,6 +1464,10 @@ impl DumpReader {
                         }));
                         self.last_complete = Some(e.path.clone());
                     }
+                    Pending::Skipped => {
+                        self.current = Current::Skipped;
+                        self.last_complete = Some(e.path.clone());
+                    }
                     Pending::Stream(cur) => {
                         self.current = Current::Stream(Box::new(StreamState {
                             cur,
@@ -1444,6 +1492,10 @@ impl DumpReader {
     fn read_data_inner(&mut self, buf: &mut [u8]) -> Result<Chunk> {
         match std::mem::replace(&mut self.current, Current::None) {
             Current::None => Ok(Chunk::End),
+            Current::Skipped => Err(Error::new(
+                ErrorKind::Internal,
+                "the dump reader was opened for a listing (relic-intent=list): file data is skipped, not read",
+            )),
             Current::Buffered(mut b) => {
                 let c = Self::read_buffered(&mut b, buf);
                 if c != Chunk::End {

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use relic_model::{Entry, EntryKind, ErrorKind, Medium, MediumInfo, Position, RecordRead};
+use relic_model::{Entry, EntryKind, ErrorKind, FormatReader, Medium, MediumInfo, Position, RecordRead};
 use relic_model::{RecordStatus, Result, Space, WriteStatus};
 use relic_plugin_sdk::testing::{read_all, HostileMedium, Member, MemoryMedium};
 use relic_plugin_sdk::{Intent, Options, Plugin};
@@ -709,4 +709,82 @@ fn names_only_entries_are_bare() {
     let l = get(b"sub/link2");
     assert_eq!(l.kind, EntryKind::HardLink);
     assert_eq!(l.link_target.as_deref(), Some(&b"link1"[..]));
+}
+
+/// Every entry (all fields) and the volume of a read that only skips data, as `relic list -l`
+/// drives the reader.
+fn metadata_read(medium: Box<dyn Medium>, metadata_only: bool) -> Result<(VolumeInfo, Vec<Entry>)> {
+    let opts = ReadOptions {
+        metadata_only,
+        ..ReadOptions::default()
+    };
+    let mut r = DumpReader::open(medium, Arc::new(Recorder::default()), opts, crate::BSD_ID)?;
+    let volume = r.volume()?;
+    let mut out = Vec::new();
+    while let Some(e) = r.next_entry()? {
+        if e.has_data() {
+            r.skip_data()?;
+        }
+        out.push(e);
+    }
+    Ok((volume, out))
+}
+
+#[test]
+fn metadata_only_lists_every_field_like_a_full_read_on_every_fixture() {
+    for input in dump_inputs() {
+        let medium = |input: &Input| -> Box<dyn Medium> {
+            match input {
+                Input::File(name) => Box::new(HostileMedium::new(
+                    std::fs::read(fixtures().join(name)).expect("fixture"),
+                    &HostileMedium::SIZES,
+                )),
+                Input::Set(dir) => Box::new(Volumes::new(set_volumes(dir))),
+            }
+        };
+        let full = metadata_read(medium(&input), false)
+            .unwrap_or_else(|e| panic!("{}: {e}", input.name()));
+        let meta = metadata_read(medium(&input), true)
+            .unwrap_or_else(|e| panic!("{}: {e}", input.name()));
+        assert_eq!(meta.0, full.0, "{}: volume", input.name());
+        assert_eq!(meta.1, full.1, "{}: entries", input.name());
+        assert!(!full.1.is_empty(), "{}", input.name());
+    }
+}
+
+#[test]
+fn metadata_only_refuses_to_hand_out_data_and_attaches_xattrs_past_the_lookahead() {
+    let data = std::fs::read(fixtures().join("xattr-block.dump")).expect("fixture");
+    // a lookahead of 0: the full read streams every file and cannot attach their xattrs;
+    // the metadata-only read skips the data and attaches them whatever the file's size
+    let read = |metadata_only: bool| {
+        let opts = ReadOptions {
+            metadata_only,
+            lookahead: 0,
+            ..ReadOptions::default()
+        };
+        let medium = Box::new(MemoryMedium::from_bytes(&data, 10240));
+        let mut r = DumpReader::open(medium, Arc::new(Recorder::default()), opts, crate::BSD_ID)
+            .expect("opens");
+        let mut files = Vec::new();
+        while let Some(e) = r.next_entry().expect("entry") {
+            if e.kind == EntryKind::File && e.size > 0 {
+                let mut buf = vec![0u8; 4096];
+                let got = r.read_data(&mut buf);
+                files.push((e.xattrs.len(), got.is_err()));
+            }
+            r.skip_data().expect("skip");
+        }
+        files
+    };
+    let full = read(false);
+    let meta = read(true);
+    assert!(!full.is_empty());
+    assert!(full.iter().all(|&(_, err)| !err), "a full read hands out data");
+    assert!(meta.iter().all(|&(_, err)| err), "a metadata-only read refuses to");
+    let xattrs = |v: &[(usize, bool)]| v.iter().map(|&(n, _)| n).sum::<usize>();
+    assert!(
+        xattrs(&meta) > xattrs(&full),
+        "xattrs past the lookahead: {meta:?} vs {full:?}"
+    );
 }
