@@ -51,8 +51,8 @@
 //! | 16 | 4+4 | atime, spare | atime sec, usec (Linux) / nsec (4.4BSD) |
 //! | 24 | 4+4 | mtime, spare | mtime |
 //! | 32 | 4+4 | ctime, spare | ctime |
-//! | 40 | 48 | db[12]; db[0] = rdev | same |
-//! | 88 | 12 | ib[3] | same |
+//! | 40 | 48 | db\[12\]; db\[0\] = rdev | same |
+//! | 88 | 12 | ib\[3\] | same |
 //! | 100 | 4 | flags | flags (ext2 chattr flags on Linux) |
 //! | 104 | 4 | blocks | blocks |
 //! | 108 | 4 | gen | gen |
@@ -328,8 +328,8 @@ pub struct Dinode {
     pub mtime: Time,
     pub ctime: Time,
     pub birth: Option<Time>,
-    /// db[0] and db[1] as stored (device numbers live in db[0]; Linux ext2 large device
-    /// numbers in db[1]).
+    /// db\[0\] and db\[1\] as stored (device numbers live in db\[0\]; Linux ext2 large device
+    /// numbers in db\[1\]).
     pub rdev: [u32; 2],
     pub flags: u32,
     pub blocks: u32,

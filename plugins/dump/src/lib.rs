@@ -16,7 +16,7 @@
 //! - [`dirs`], [`xattr`]: directory data and ext2 xattr blobs, both directions;
 //! - [`read`]: the reader, [`read::DumpReader`], with [`tree`]: the directory phase in
 //!   memory (the directory tree walk and the other inodes' names by inode);
-//! - [`write`]: the writer, [`write::DumpWriter`], with its two flavours ([`write::Flavor`]);
+//! - [`write`](mod@write): the writer, [`write::DumpWriter`], with its two flavours ([`write::Flavor`]);
 //! - [`dumpdates`]: the dumpdates file (`level=` with `dumpdates=`), and
 //!   [`dumpdates_report`] for a `relic dumpdates FILE` command.
 //!
