@@ -54,11 +54,7 @@ impl ReplayMedium {
             // each record is read straight into the head's tail
             let start = head.len();
             head.resize(start + want, 0);
-            let r = inner.read_record(&mut head[start..]);
-            let r = match r {
-                Ok(r) => r,
-                Err(e) => return Err(e),
-            };
+            let r = inner.read_record(&mut head[start..])?;
             match r.status {
                 RecordStatus::TooSmall => {
                     head.truncate(start);

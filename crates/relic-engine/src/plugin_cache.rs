@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use relic_plugin_sdk::{CommandInfo, Descriptor, FormatInfo, InputKind, MediumKindInfo};
+use relic_plugin_sdk::{CommandInfo, Descriptor};
 use serde::{Deserialize, Serialize};
 
 /// Cache entries kept at most (libraries seen in earlier runs that no longer exist are
@@ -90,53 +90,17 @@ struct CacheFile {
     plugin: Vec<CachedPlugin>,
 }
 
-/// One library's entry.
+/// One library's entry: the library's identity and what `LoadedPlugin::new` learned from it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CachedPlugin {
     pub path: PathBuf,
     pub identity: String,
-    pub name: String,
-    pub version: String,
     pub abi_major: u32,
     pub abi_minor: u32,
     pub unwind: bool,
+    pub descriptor: Descriptor,
     #[serde(default)]
-    pub commands: Vec<CachedCommand>,
-    #[serde(default)]
-    pub formats: Vec<CachedFormat>,
-    #[serde(default)]
-    pub media: Vec<CachedMedium>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct CachedCommand {
-    pub name: String,
-    pub format: String,
-    pub help: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct CachedFormat {
-    pub id: String,
-    pub aliases: Vec<String>,
-    pub description: String,
-    pub extensions: Vec<String>,
-    pub read: bool,
-    pub write: bool,
-    /// `medium` or `path`.
-    pub input: String,
-    pub options: Vec<(String, String)>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct CachedMedium {
-    pub id: String,
-    pub aliases: Vec<String>,
-    pub description: String,
-    pub read: bool,
-    pub write: bool,
-    pub container: bool,
-    pub options: Vec<(String, String)>,
+    pub commands: Vec<CommandInfo>,
 }
 
 impl CachedPlugin {
@@ -146,105 +110,15 @@ impl CachedPlugin {
         identity: String,
         p: &relic_plugin_sdk::LoadedPlugin,
     ) -> CachedPlugin {
-        let d = &p.descriptor;
         CachedPlugin {
             path: path.to_path_buf(),
             identity,
-            name: d.name.clone(),
-            version: d.version.clone(),
             abi_major: p.abi.0,
             abi_minor: p.abi.1,
             unwind: p.unwind,
-            commands: p
-                .commands
-                .iter()
-                .map(|c| CachedCommand {
-                    name: c.name.clone(),
-                    format: c.format.clone(),
-                    help: c.help.clone(),
-                })
-                .collect(),
-            formats: d
-                .formats
-                .iter()
-                .map(|f| CachedFormat {
-                    id: f.id.clone(),
-                    aliases: f.aliases.clone(),
-                    description: f.description.clone(),
-                    extensions: f.extensions.clone(),
-                    read: f.read,
-                    write: f.write,
-                    input: match f.input {
-                        InputKind::Medium => "medium".into(),
-                        InputKind::Path => "path".into(),
-                    },
-                    options: f.options.clone(),
-                })
-                .collect(),
-            media: d
-                .media
-                .iter()
-                .map(|m| CachedMedium {
-                    id: m.id.clone(),
-                    aliases: m.aliases.clone(),
-                    description: m.description.clone(),
-                    read: m.read,
-                    write: m.write,
-                    container: m.container,
-                    options: m.options.clone(),
-                })
-                .collect(),
+            descriptor: p.descriptor.clone(),
+            commands: p.commands.clone(),
         }
-    }
-
-    /// The description, as `LoadedPlugin::new` made it when the entry was written.
-    pub fn descriptor(&self) -> Descriptor {
-        Descriptor {
-            name: self.name.clone(),
-            version: self.version.clone(),
-            formats: self
-                .formats
-                .iter()
-                .map(|f| FormatInfo {
-                    id: f.id.clone(),
-                    aliases: f.aliases.clone(),
-                    description: f.description.clone(),
-                    extensions: f.extensions.clone(),
-                    read: f.read,
-                    write: f.write,
-                    input: if f.input == "path" {
-                        InputKind::Path
-                    } else {
-                        InputKind::Medium
-                    },
-                    options: f.options.clone(),
-                })
-                .collect(),
-            media: self
-                .media
-                .iter()
-                .map(|m| MediumKindInfo {
-                    id: m.id.clone(),
-                    aliases: m.aliases.clone(),
-                    description: m.description.clone(),
-                    read: m.read,
-                    write: m.write,
-                    container: m.container,
-                    options: m.options.clone(),
-                })
-                .collect(),
-        }
-    }
-
-    pub fn commands(&self) -> Vec<CommandInfo> {
-        self.commands
-            .iter()
-            .map(|c| CommandInfo {
-                name: c.name.clone(),
-                format: c.format.clone(),
-                help: c.help.clone(),
-            })
-            .collect()
     }
 }
 

@@ -194,10 +194,10 @@ impl Registry {
             if let Some(c) = cache.lookup(path, id) {
                 let lib = path.to_path_buf();
                 let p = LoadedPlugin::deferred(
-                    c.descriptor(),
+                    c.descriptor,
                     (c.abi_major, c.abi_minor),
                     c.unwind,
-                    c.commands(),
+                    c.commands,
                     move || {
                         // SAFETY: the cache hit means load_library accepted this very file
                         // (same identity) in a run of this very host executable.

@@ -16,7 +16,8 @@ use crate::guard::{guard, guard_value};
 use crate::options::Options;
 
 /// How a format takes its input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum InputKind {
     /// Bytes from a medium the host opens (archives, images).
     Medium,
@@ -24,8 +25,8 @@ pub enum InputKind {
     Path,
 }
 
-/// A format a plugin provides.
-#[derive(Debug, Clone)]
+/// A format a plugin provides. (Serde: the host's plugin cache stores descriptors.)
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FormatInfo {
     pub id: String,
     pub aliases: Vec<String>,
@@ -54,7 +55,7 @@ impl FormatInfo {
 }
 
 /// A medium kind a plugin provides.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MediumKindInfo {
     pub id: String,
     pub aliases: Vec<String>,
@@ -67,7 +68,7 @@ pub struct MediumKindInfo {
 }
 
 /// What a plugin says about itself.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Descriptor {
     pub name: String,
     pub version: String,
@@ -79,7 +80,7 @@ pub struct Descriptor {
 /// and prints the `report` extra of its volume info (or its listing when there is none).
 /// This is how format-specific reports (dump's `dumpdates` W report) reach the command line
 /// without the driver knowing any format.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CommandInfo {
     pub name: String,
     pub format: String,
